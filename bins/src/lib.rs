@@ -1,0 +1,25 @@
+//! Shared plumbing of the diffmac command-line tools: logging set-up and progress bars, so each
+//! binary stays a thin layer of argument parsing over the library crates.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Logs to stderr; `RUST_LOG` overrides the level (default: `warn`, or `info` when `verbose`).
+pub fn init_logging(verbose: bool) {
+    let default = if verbose { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// A progress bar on stderr for `len` items; hidden when `quiet` or when stderr is no terminal.
+pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg} (eta {eta})")
+            .expect("valid template"),
+    );
+    bar
+}

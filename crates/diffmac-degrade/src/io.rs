@@ -1,0 +1,86 @@
+//! Loading images the way a batch tool must: limits checked before decoding, EXIF orientation
+//! applied, every colour type (8/16-bit, grey, alpha, CMYK JPEG) turned into RGB f32 in [0, 1],
+//! and what was changed reported rather than hidden. Writing is atomic: a temporary file in
+//! the target folder renamed into place, so a crash never leaves a half-written file.
+
+use std::io::Write;
+use std::path::Path;
+
+use image::{ColorType, DynamicImage, ImageDecoder, ImageReader, Limits, Rgb32FImage};
+
+use crate::error::{DegradeError, Result};
+
+/// Default pixel limit: 64 megapixels (an 8000×8000 photo), well above any face crop.
+pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// An image ready for the pipeline, with a description of what conversion it needed.
+#[derive(Clone, Debug)]
+pub struct LoadedImage {
+    /// RGB, f32 in [0, 1], orientation applied.
+    pub image: Rgb32FImage,
+    /// The colour type stored in the file.
+    pub source_color: ColorType,
+    /// Human-readable notes on conversions (dropped alpha, grey expanded, 16-bit reduced...).
+    pub notes: Vec<String>,
+}
+
+/// Reads and decodes `path`, refusing images with more than `max_pixels` pixels before any
+/// pixel memory is allocated.
+pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
+    let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
+    let decode_err = |source| DegradeError::Decode { path: path.to_owned(), source };
+    let reader = ImageReader::open(path).map_err(io_err)?.with_guessed_format().map_err(io_err)?;
+    if reader.format().is_none() {
+        return Err(DegradeError::NotAnImage { path: path.to_owned() });
+    }
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(DegradeError::TooLarge { path: path.to_owned(), width, height, max_pixels });
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
+    decoder.set_limits(limits).map_err(decode_err)?;
+    let orientation = decoder.orientation().map_err(decode_err)?;
+    let source_color = decoder.color_type();
+    let original_color = decoder.original_color_type();
+    let mut decoded = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    decoded.apply_orientation(orientation);
+
+    let mut notes = Vec::new();
+    if source_color.has_alpha() {
+        notes.push("alpha channel dropped".to_owned());
+    }
+    if !source_color.has_color() {
+        notes.push("grayscale expanded to RGB".to_owned());
+    }
+    if source_color.bytes_per_pixel() / source_color.channel_count() > 1 {
+        notes.push(format!("{source_color:?} read at full precision as f32"));
+    }
+    if original_color != image::ExtendedColorType::from(source_color) {
+        notes.push(format!("{original_color:?} converted to {source_color:?} by the decoder"));
+    }
+    Ok(LoadedImage { image: decoded.to_rgb32f(), source_color, notes })
+}
+
+/// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
+pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
+    if !overwrite && path.exists() {
+        return Err(DegradeError::OutputExists { path: path.to_owned() });
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+    tmp.write_all(bytes).map_err(io_err)?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| io_err(e.error))?;
+    } else {
+        // persist_noclobber fails instead of replacing a file that appeared meanwhile.
+        tmp.persist_noclobber(path).map_err(|e| match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => DegradeError::OutputExists { path: path.to_owned() },
+            _ => io_err(e.error),
+        })?;
+    }
+    Ok(())
+}

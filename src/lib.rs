@@ -1,0 +1,24 @@
+//! # diffmac
+//!
+//! DiffMAC blind face restoration ("Diffusion Manifold Hallucination Correction") in Rust on
+//! Burn. This root crate re-exports the workspace's crates under short names and picks the
+//! compute backend that the binaries run on; embed a single crate directly if you need only
+//! one part.
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation, image I/O, image ↔ tensor |
+//! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 modules (skeleton) |
+//! | [`mib`] | `diffmac-mib` | manifold information bottleneck (skeleton) |
+//! | [`id`] | `diffmac-id` | identity encoder (skeleton) |
+//! | [`sampler`] | `diffmac-sampler` | schedules and samplers (skeleton) |
+//! | [`train`] | `diffmac-train` | two-stage training (skeleton) |
+
+pub mod backend;
+
+pub use diffmac_degrade as degrade;
+pub use diffmac_id as id;
+pub use diffmac_ldm as ldm;
+pub use diffmac_mib as mib;
+pub use diffmac_sampler as sampler;
+pub use diffmac_train as train;
