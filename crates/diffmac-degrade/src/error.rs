@@ -28,6 +28,12 @@ pub enum DegradeError {
         /// The decoder's description of the problem.
         source: image::ImageError,
     },
+    /// The file ends before the image data does.
+    #[error("{}: truncated image (the file ends before the image data does)", path.display())]
+    Truncated {
+        /// The file concerned.
+        path: PathBuf,
+    },
     /// The image has more pixels than the configured limit allows.
     #[error(
         "{}: image is {width}x{height} = {} pixels, over the limit of {max_pixels} (raise --max-pixels to accept it)",
@@ -97,6 +103,25 @@ pub enum DegradeError {
     /// A tensor or image batch did not have the shape the conversion needs.
     #[error("shape mismatch: {0}")]
     Shape(String),
+}
+
+impl DegradeError {
+    /// The file the error is about, when there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Io { path, .. }
+            | Self::NotAnImage { path }
+            | Self::Decode { path, .. }
+            | Self::Truncated { path }
+            | Self::TooLarge { path, .. }
+            | Self::TooSmall { path, .. }
+            | Self::OutputExists { path }
+            | Self::OutputClash { path, .. }
+            | Self::OutputIsInputFolder { path }
+            | Self::ConfigFile { path, .. } => Some(path),
+            Self::InvalidConfig(_) | Self::Codec(_) | Self::Shape(_) => None,
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

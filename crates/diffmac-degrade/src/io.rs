@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use image::{ColorType, DynamicImage, ImageDecoder, ImageReader, Limits, Rgb32FImage};
+use image::{
+    ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb32FImage,
+};
 
 use crate::error::{DegradeError, Result};
 
@@ -29,10 +31,14 @@ pub struct LoadedImage {
 pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
     let decode_err = |source| DegradeError::Decode { path: path.to_owned(), source };
-    let reader = ImageReader::open(path).map_err(io_err)?.with_guessed_format().map_err(io_err)?;
-    if reader.format().is_none() {
-        return Err(DegradeError::NotAnImage { path: path.to_owned() });
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    // Trust the content, not the extension: a text file named `.png` is not an image.
+    let format =
+        image::guess_format(&bytes).map_err(|_| DegradeError::NotAnImage { path: path.to_owned() })?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+        return Err(DegradeError::Truncated { path: path.to_owned() });
     }
+    let reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > max_pixels {
@@ -63,6 +69,14 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     Ok(LoadedImage { image: decoded.to_rgb32f(), source_color, notes })
 }
 
+/// Whether a JPEG has its end-of-image marker after its last scan. The decoder fills a cut-off
+/// scan with grey and reports success, so truncation has to be caught here. Inside entropy-coded
+/// data every 0xFF byte is stuffed (`FF 00`), so `FF D9` after the last `FF DA` is the real end.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap_or(0);
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 /// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
 pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
@@ -70,7 +84,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()
         return Err(DegradeError::OutputExists { path: path.to_owned() });
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".diffmac-").suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(io_err)?;
     tmp.write_all(bytes).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     if overwrite {

@@ -103,12 +103,13 @@ pub fn collect_inputs(input: &Path) -> Result<Inputs> {
 }
 
 /// Degrades every input in parallel. Returns one result per input, in input order; `on_done`
-/// is called as each finishes (from worker threads), e.g. to advance a progress bar.
+/// is called with the input and its result as each finishes (from worker threads), e.g. to
+/// advance a progress bar.
 /// Fails as a whole only when the options themselves are unusable.
 pub fn run_job(
     inputs: &[PathBuf],
     options: &JobOptions,
-    on_done: impl Fn(&Result<Degraded>) + Sync,
+    on_done: impl Fn(&Path, &Result<Degraded>) + Sync,
 ) -> Result<Vec<Result<Degraded>>> {
     options.config.validate()?;
     if options.size == 0 {
@@ -152,7 +153,7 @@ pub fn run_job(
         .zip(planned)
         .map(|(input, output)| {
             let result = output.and_then(|output| degrade_file(input, &output, options));
-            on_done(&result);
+            on_done(input, &result);
             result
         })
         .collect())

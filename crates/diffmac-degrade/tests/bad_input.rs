@@ -1,0 +1,139 @@
+//! Every kind of awkward input gets a clear, file-naming answer: converted with a note when it
+//! can be used, a specific error when it cannot.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::textured;
+use diffmac_degrade::{DegradeError, load_image};
+use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
+
+const LIMIT: u64 = 1 << 24;
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write_png(path: &Path, image: DynamicImage) -> PathBuf {
+    image.save(path).unwrap();
+    path.to_owned()
+}
+
+fn rgb8(width: u32, height: u32) -> DynamicImage {
+    DynamicImage::ImageRgb32F(textured(width, height)).to_rgb8().into()
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_it() {
+    let path = dir().path().join("absent.png");
+    let err = load_image(&path, LIMIT).unwrap_err();
+    assert!(matches!(err, DegradeError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("absent.png"));
+}
+
+#[test]
+fn non_image_file_is_reported_as_such_whatever_its_extension() {
+    let d = dir();
+    for name in ["notes.txt", "fake.png", "empty.jpg"] {
+        let path = d.path().join(name);
+        let content: &[u8] = if name == "empty.jpg" { b"" } else { b"hello, this is text\n" };
+        std::fs::write(&path, content).unwrap();
+        let err = load_image(&path, LIMIT).unwrap_err();
+        assert!(matches!(err, DegradeError::NotAnImage { .. }), "{name}: {err}");
+        assert!(err.to_string().contains(name) && err.to_string().contains("not an image"));
+    }
+}
+
+#[test]
+fn truncated_images_are_decode_errors() {
+    let d = dir();
+    for ext in ["png", "jpg"] {
+        let full = write_png(&d.path().join(format!("full.{ext}")), rgb8(64, 64));
+        let bytes = std::fs::read(&full).unwrap();
+        let cut = d.path().join(format!("cut.{ext}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+        let err = load_image(&cut, LIMIT).err().expect("a truncated file must not load");
+        assert!(
+            matches!(err, DegradeError::Decode { .. } | DegradeError::Truncated { .. }),
+            "{ext}: {err}"
+        );
+        assert!(err.to_string().contains(&format!("cut.{ext}")));
+    }
+}
+
+#[test]
+fn sixteen_bit_png_keeps_its_precision() {
+    let d = dir();
+    let value = 40_000u16;
+    let img = ImageBuffer::<Rgb<u16>, _>::from_pixel(8, 8, Rgb([value, 0, u16::MAX]));
+    let path = write_png(&d.path().join("deep.png"), DynamicImage::ImageRgb16(img));
+    let loaded = load_image(&path, LIMIT).unwrap();
+    let px = loaded.image.get_pixel(3, 3);
+    assert!((px[0] - f32::from(value) / 65535.0).abs() < 1e-6, "{}", px[0]);
+    assert_eq!((px[1], px[2]), (0.0, 1.0));
+    assert!(loaded.notes.iter().any(|n| n.contains("Rgb16")), "{:?}", loaded.notes);
+}
+
+#[test]
+fn grayscale_is_expanded_to_rgb() {
+    let d = dir();
+    let img = ImageBuffer::from_fn(16, 16, |x, _| Luma([(x * 10) as u8]));
+    let path = write_png(&d.path().join("grey.png"), DynamicImage::ImageLuma8(img));
+    let loaded = load_image(&path, LIMIT).unwrap();
+    assert!(loaded.image.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+    assert!(loaded.notes.iter().any(|n| n.contains("grayscale")));
+}
+
+#[test]
+fn alpha_is_dropped_with_a_note() {
+    let d = dir();
+    let img = ImageBuffer::from_pixel(16, 16, Rgba([255u8, 0, 0, 10]));
+    let path = write_png(&d.path().join("rgba.png"), DynamicImage::ImageRgba8(img));
+    let loaded = load_image(&path, LIMIT).unwrap();
+    assert_eq!(*loaded.image.get_pixel(0, 0), Rgb([1.0, 0.0, 0.0]));
+    assert!(loaded.notes.iter().any(|n| n.contains("alpha")));
+}
+
+#[test]
+fn cmyk_jpeg_is_converted_to_rgb() {
+    let d = dir();
+    let path = d.path().join("cmyk.jpg");
+    // Pure cyan in CMYK (C=255, M=Y=K=0).
+    let pixels: Vec<u8> = (0..32 * 32).flat_map(|_| [255u8, 0, 0, 0]).collect();
+    jpeg_encoder::Encoder::new_file(&path, 95)
+        .unwrap()
+        .encode(&pixels, 32, 32, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    let loaded = load_image(&path, LIMIT).unwrap();
+    assert_eq!(loaded.image.dimensions(), (32, 32));
+    let px = loaded.image.get_pixel(16, 16);
+    assert!(px[0] < 0.2 && px[1] > 0.8 && px[2] > 0.8, "cyan expected, got {px:?}");
+}
+
+#[test]
+fn oversized_images_are_refused_before_decoding() {
+    let d = dir();
+    let path = write_png(&d.path().join("big.png"), rgb8(300, 200));
+    let err = load_image(&path, 50_000).unwrap_err();
+    assert!(
+        matches!(err, DegradeError::TooLarge { width: 300, height: 200, max_pixels: 50_000, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("big.png") && err.to_string().contains("--max-pixels"));
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let d = dir();
+    let path = d.path().join("rotated.jpg");
+    let pixels: Vec<u8> = (0..40 * 20).flat_map(|_| [200u8, 100, 50]).collect();
+    // A minimal big-endian EXIF block with Orientation = 6 (rotate 90° clockwise).
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+    let mut encoder = jpeg_encoder::Encoder::new_file(&path, 95).unwrap();
+    encoder.add_app_segment(1, exif).unwrap();
+    encoder.encode(&pixels, 40, 20, jpeg_encoder::ColorType::Rgb).unwrap();
+    let loaded = load_image(&path, LIMIT).unwrap();
+    assert_eq!(loaded.image.dimensions(), (20, 40));
+}
