@@ -15,7 +15,11 @@ pub type DefaultBackend = burn::backend::Flex;
 compile_error!("diffmac needs a backend: enable the `flex` (CPU) or `cuda` feature");
 
 /// A short name of [`DefaultBackend`] for logs and reports.
-pub const BACKEND_NAME: &str = if cfg!(feature = "cuda") { "cuda" } else { "flex (CPU)" };
+pub const BACKEND_NAME: &str = if cfg!(feature = "cuda") {
+    "cuda"
+} else {
+    "flex (CPU)"
+};
 
 /// The device the binaries use: the first GPU with `cuda`, the CPU otherwise.
 pub fn default_device() -> burn::tensor::Device<DefaultBackend> {

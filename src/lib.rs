@@ -11,7 +11,7 @@
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 modules (skeleton) |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck (skeleton) |
 //! | [`id`] | `diffmac-id` | identity encoder (skeleton) |
-//! | [`sampler`] | `diffmac-sampler` | schedules and samplers (skeleton) |
+//! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
 //! | [`train`] | `diffmac-train` | two-stage training (skeleton) |
 
 pub mod backend;

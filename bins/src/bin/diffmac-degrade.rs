@@ -9,15 +9,18 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use diffmac::degrade::DegradationConfig;
 use diffmac::degrade::io::DEFAULT_MAX_PIXELS;
 use diffmac::degrade::job::{JobOptions, collect_inputs, run_job};
-use diffmac::degrade::DegradationConfig;
 use diffmac_cli::{init_logging, progress_bar};
 
 /// Degrade high-quality face images with DiffMAC's synthetic pipeline (eq. 14): Gaussian blur,
 /// down-sampling, Gaussian noise, JPEG compression, up-sampling back.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Example: diffmac-degrade --input examples/faces --output out/degraded --seed 7")]
+#[command(
+    version,
+    after_help = "Example: diffmac-degrade --input examples/faces --output out/degraded --seed 7"
+)]
 struct Args {
     /// An image file or a folder of images (not recursive).
     #[arg(long, short, required_unless_present = "print_config")]

@@ -133,7 +133,10 @@ pub struct NoiseConfig {
 
 impl Default for NoiseConfig {
     fn default() -> Self {
-        Self { probability: 1.0, sigma: UniformRange::new(0.0, 20.0) }
+        Self {
+            probability: 1.0,
+            sigma: UniformRange::new(0.0, 20.0),
+        }
     }
 }
 
@@ -149,7 +152,10 @@ pub struct JpegConfig {
 
 impl Default for JpegConfig {
     fn default() -> Self {
-        Self { probability: 1.0, quality: UniformRange::new(60.0, 100.0) }
+        Self {
+            probability: 1.0,
+            quality: UniformRange::new(60.0, 100.0),
+        }
     }
 }
 
@@ -170,10 +176,15 @@ pub struct DegradationConfig {
 impl DegradationConfig {
     /// Reads a JSON config; missing fields take the paper's defaults, unknown fields are errors.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| DegradeError::Io { path: path.to_owned(), source })?;
-        let config: Self = serde_json::from_str(&text)
-            .map_err(|source| DegradeError::ConfigFile { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| DegradeError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Self =
+            serde_json::from_str(&text).map_err(|source| DegradeError::ConfigFile {
+                path: path.to_owned(),
+                source,
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -182,7 +193,10 @@ impl DegradationConfig {
     pub fn validate(&self) -> Result<()> {
         let probabilities = [
             ("blur.probability", self.blur.probability),
-            ("blur.isotropic_probability", self.blur.isotropic_probability),
+            (
+                "blur.isotropic_probability",
+                self.blur.isotropic_probability,
+            ),
             ("downsample.probability", self.downsample.probability),
             ("noise.probability", self.noise.probability),
             ("jpeg.probability", self.jpeg.probability),
@@ -195,13 +209,15 @@ impl DegradationConfig {
             }
         }
         let size = self.blur.kernel_size;
-        if size % 2 == 0 || !(1..=255).contains(&size) {
+        if size.is_multiple_of(2) || !(1..=255).contains(&size) {
             return Err(DegradeError::InvalidConfig(format!(
                 "blur.kernel_size must be odd and in [1, 255], got {size}"
             )));
         }
         self.blur.sigma.check("blur.sigma", 1e-3, 1e3)?;
-        self.downsample.scale.check("downsample.scale", 0.05, 64.0)?;
+        self.downsample
+            .scale
+            .check("downsample.scale", 0.05, 64.0)?;
         self.noise.sigma.check("noise.sigma", 0.0, 255.0)?;
         self.jpeg.quality.check("jpeg.quality", 1.0, 100.0)
     }

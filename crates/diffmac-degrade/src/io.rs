@@ -6,9 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use image::{
-    ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb32FImage,
-};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb32FImage};
 
 use crate::error::{DegradeError, Result};
 
@@ -29,20 +27,34 @@ pub struct LoadedImage {
 /// Reads and decodes `path`, refusing images with more than `max_pixels` pixels before any
 /// pixel memory is allocated.
 pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
-    let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
-    let decode_err = |source| DegradeError::Decode { path: path.to_owned(), source };
+    let io_err = |source| DegradeError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let decode_err = |source| DegradeError::Decode {
+        path: path.to_owned(),
+        source,
+    };
     let bytes = std::fs::read(path).map_err(io_err)?;
     // Trust the content, not the extension: a text file named `.png` is not an image.
-    let format =
-        image::guess_format(&bytes).map_err(|_| DegradeError::NotAnImage { path: path.to_owned() })?;
+    let format = image::guess_format(&bytes).map_err(|_| DegradeError::NotAnImage {
+        path: path.to_owned(),
+    })?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
-        return Err(DegradeError::Truncated { path: path.to_owned() });
+        return Err(DegradeError::Truncated {
+            path: path.to_owned(),
+        });
     }
     let reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(DegradeError::TooLarge { path: path.to_owned(), width, height, max_pixels });
+        return Err(DegradeError::TooLarge {
+            path: path.to_owned(),
+            width,
+            height,
+            max_pixels,
+        });
     }
     let mut limits = Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
@@ -64,26 +76,43 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
         notes.push(format!("{source_color:?} read at full precision as f32"));
     }
     if original_color != image::ExtendedColorType::from(source_color) {
-        notes.push(format!("{original_color:?} converted to {source_color:?} by the decoder"));
+        notes.push(format!(
+            "{original_color:?} converted to {source_color:?} by the decoder"
+        ));
     }
-    Ok(LoadedImage { image: decoded.to_rgb32f(), source_color, notes })
+    Ok(LoadedImage {
+        image: decoded.to_rgb32f(),
+        source_color,
+        notes,
+    })
 }
 
 /// Whether a JPEG has its end-of-image marker after its last scan. The decoder fills a cut-off
 /// scan with grey and reports success, so truncation has to be caught here. Inside entropy-coded
 /// data every 0xFF byte is stuffed (`FF 00`), so `FF D9` after the last `FF DA` is the real end.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap_or(0);
+    let last_scan = bytes
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .unwrap_or(0);
     bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
 pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let io_err = |source| DegradeError::Io { path: path.to_owned(), source };
+    let io_err = |source| DegradeError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if !overwrite && path.exists() {
-        return Err(DegradeError::OutputExists { path: path.to_owned() });
+        return Err(DegradeError::OutputExists {
+            path: path.to_owned(),
+        });
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
     builder.prefix(".diffmac-").suffix(".tmp");
     #[cfg(unix)]
@@ -95,10 +124,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()
         tmp.persist(path).map_err(|e| io_err(e.error))?;
     } else {
         // persist_noclobber fails instead of replacing a file that appeared meanwhile.
-        tmp.persist_noclobber(path).map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => DegradeError::OutputExists { path: path.to_owned() },
-            _ => io_err(e.error),
-        })?;
+        tmp.persist_noclobber(path)
+            .map_err(|e| match e.error.kind() {
+                std::io::ErrorKind::AlreadyExists => DegradeError::OutputExists {
+                    path: path.to_owned(),
+                },
+                _ => io_err(e.error),
+            })?;
     }
     Ok(())
 }

@@ -79,15 +79,24 @@ pub struct SourceInfo {
 
 /// Lists the images of a file or a folder (not recursive, hidden files ignored).
 pub fn collect_inputs(input: &Path) -> Result<Inputs> {
-    let io_err = |source| DegradeError::Io { path: input.to_owned(), source };
+    let io_err = |source| DegradeError::Io {
+        path: input.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(input).map_err(io_err)?;
     if !meta.is_dir() {
-        return Ok(Inputs { images: vec![input.to_owned()], skipped: Vec::new() });
+        return Ok(Inputs {
+            images: vec![input.to_owned()],
+            skipped: Vec::new(),
+        });
     }
     let mut inputs = Inputs::default();
     for entry in std::fs::read_dir(input).map_err(io_err)? {
         let path = entry.map_err(io_err)?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') || path.is_dir() {
             continue;
         }
@@ -95,7 +104,11 @@ pub fn collect_inputs(input: &Path) -> Result<Inputs> {
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
-        if is_image { inputs.images.push(path) } else { inputs.skipped.push(path) }
+        if is_image {
+            inputs.images.push(path)
+        } else {
+            inputs.skipped.push(path)
+        }
     }
     inputs.images.sort();
     inputs.skipped.sort();
@@ -113,18 +126,28 @@ pub fn run_job(
 ) -> Result<Vec<Result<Degraded>>> {
     options.config.validate()?;
     if options.size == 0 {
-        return Err(DegradeError::InvalidConfig("size must be at least 1".into()));
+        return Err(DegradeError::InvalidConfig(
+            "size must be at least 1".into(),
+        ));
     }
     let out_dir = &options.output_dir;
-    std::fs::create_dir_all(out_dir)
-        .map_err(|source| DegradeError::Io { path: out_dir.clone(), source })?;
-    let out_canonical = out_dir
-        .canonicalize()
-        .map_err(|source| DegradeError::Io { path: out_dir.clone(), source })?;
+    std::fs::create_dir_all(out_dir).map_err(|source| DegradeError::Io {
+        path: out_dir.clone(),
+        source,
+    })?;
+    let out_canonical = out_dir.canonicalize().map_err(|source| DegradeError::Io {
+        path: out_dir.clone(),
+        source,
+    })?;
     for input in inputs {
-        let folder = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let folder = input
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if folder.canonicalize().is_ok_and(|f| f == out_canonical) {
-            return Err(DegradeError::OutputIsInputFolder { path: out_dir.clone() });
+            return Err(DegradeError::OutputIsInputFolder {
+                path: out_dir.clone(),
+            });
         }
     }
 
@@ -165,17 +188,28 @@ fn degrade_file(input: &Path, output: &Path, options: &JobOptions) -> Result<Deg
     if !options.overwrite {
         for path in [output, record_path.as_path()] {
             if path.exists() {
-                return Err(DegradeError::OutputExists { path: path.to_owned() });
+                return Err(DegradeError::OutputExists {
+                    path: path.to_owned(),
+                });
             }
         }
     }
     let loaded = load_image(input, options.max_pixels)?;
     let (width, height) = loaded.image.dimensions();
     let mut notes = loaded.notes;
-    let hq = prepare_hq(&loaded.image, options.size, &mut notes)
-        .ok_or_else(|| DegradeError::TooSmall { path: input.to_owned(), width, height, min_side: options.size })?;
+    let hq = prepare_hq(&loaded.image, options.size, &mut notes).ok_or_else(|| {
+        DegradeError::TooSmall {
+            path: input.to_owned(),
+            width,
+            height,
+            min_side: options.size,
+        }
+    })?;
 
-    let key = input.file_name().unwrap_or(input.as_os_str()).as_encoded_bytes();
+    let key = input
+        .file_name()
+        .unwrap_or(input.as_os_str())
+        .as_encoded_bytes();
     let mut rng = stream_rng(options.seed, key);
     let (lq, params) = degrade_random(&hq, &options.config, &mut rng)?;
 
@@ -187,7 +221,11 @@ fn degrade_file(input: &Path, output: &Path, options: &JobOptions) -> Result<Deg
         input: input.to_owned(),
         output: output.to_owned(),
         stream_seed: stream_seed(options.seed, key),
-        source: SourceInfo { width, height, color: format!("{:?}", loaded.source_color) },
+        source: SourceInfo {
+            width,
+            height,
+            color: format!("{:?}", loaded.source_color),
+        },
         notes,
         params,
     };
@@ -208,11 +246,15 @@ pub fn prepare_hq(image: &Rgb32FImage, size: u32, notes: &mut Vec<String>) -> Op
     let mut square = if width == height {
         image.clone()
     } else {
-        notes.push(format!("centre-cropped from {width}x{height} to {side}x{side}"));
+        notes.push(format!(
+            "centre-cropped from {width}x{height} to {side}x{side}"
+        ));
         imageops::crop_imm(image, (width - side) / 2, (height - side) / 2, side, side).to_image()
     };
     if side != size {
-        notes.push(format!("resized from {side}x{side} to {size}x{size} (Lanczos3)"));
+        notes.push(format!(
+            "resized from {side}x{side} to {size}x{size} (Lanczos3)"
+        ));
         square = imageops::resize(&square, size, size, FilterType::Lanczos3);
         square.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
     }

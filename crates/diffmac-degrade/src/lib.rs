@@ -4,7 +4,7 @@
 //!
 //! `X_LQ = {[(X_HQ ⊛ k_G)↓r + n_σ]_JPEG_q}↑r`
 //!
-//! Gaussian blur ([`blur`], [`kernel`]), down-sampling by r ([`resize`]), additive Gaussian
+//! Gaussian blur ([`blur`], [`kernel`], [`fft_blur`]), down-sampling by r ([`resize`]), additive Gaussian
 //! noise ([`noise`]), a real JPEG round trip ([`jpeg`]) and up-sampling back to the input size,
 //! each stage switched on by a probability and drawn from the ranges of a serde
 //! [`DegradationConfig`] whose defaults are the paper's. Everything is reproducible from a seed
@@ -26,9 +26,10 @@
 pub mod blur;
 pub mod config;
 pub mod error;
+pub mod fft_blur;
 pub mod io;
-pub mod jpeg;
 pub mod job;
+pub mod jpeg;
 pub mod kernel;
 pub mod noise;
 pub mod params;

@@ -24,7 +24,12 @@ pub struct BlurParams {
 impl BlurParams {
     /// An isotropic kernel of standard deviation `sigma`.
     pub fn isotropic(kernel_size: usize, sigma: f64) -> Self {
-        Self { kernel_size, sigma_x: sigma, sigma_y: sigma, rotation: 0.0 }
+        Self {
+            kernel_size,
+            sigma_x: sigma,
+            sigma_y: sigma,
+            rotation: 0.0,
+        }
     }
 
     /// Whether the kernel is rotation-invariant.
@@ -68,7 +73,12 @@ impl DegradationParams {
             if isotropic {
                 BlurParams::isotropic(config.blur.kernel_size, sigma_x)
             } else {
-                BlurParams { kernel_size: config.blur.kernel_size, sigma_x, sigma_y, rotation }
+                BlurParams {
+                    kernel_size: config.blur.kernel_size,
+                    sigma_x,
+                    sigma_y,
+                    rotation,
+                }
             }
         });
 

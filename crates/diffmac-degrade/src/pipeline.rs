@@ -21,7 +21,7 @@ pub fn degrade<R: Rng + ?Sized>(
 ) -> Result<Rgb32FImage> {
     let (width, height) = hq.dimensions();
     let mut image = match &params.blur {
-        Some(blur_params) => blur(hq, &Kernel2d::gaussian(blur_params).separable()),
+        Some(blur_params) => blur(hq, &Kernel2d::gaussian(blur_params)),
         None => hq.clone(),
     };
     if let Some(down) = &params.downsample {

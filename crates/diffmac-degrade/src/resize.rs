@@ -22,7 +22,10 @@ pub fn resize(image: &Rgb32FImage, width: u32, height: u32, filter: Interpolatio
         // Vertical combination of whole source rows, then horizontal sampling of that row.
         row.fill(0.0);
         for (sy, w) in ys.of(dy) {
-            for (acc, &v) in row.iter_mut().zip(&src[sy * src_stride..(sy + 1) * src_stride]) {
+            for (acc, &v) in row
+                .iter_mut()
+                .zip(&src[sy * src_stride..(sy + 1) * src_stride])
+            {
                 *acc += w * v;
             }
         }
@@ -70,12 +73,19 @@ impl Taps {
                 weight.push(w);
             }
         }
-        Self { per_sample, index, weight }
+        Self {
+            per_sample,
+            index,
+            weight,
+        }
     }
 
     fn of(&self, d: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
         let range = d * self.per_sample..(d + 1) * self.per_sample;
-        self.index[range.clone()].iter().copied().zip(self.weight[range].iter().copied())
+        self.index[range.clone()]
+            .iter()
+            .copied()
+            .zip(self.weight[range].iter().copied())
     }
 }
 

@@ -12,7 +12,9 @@ pub fn images_to_tensor<B: Backend>(
     images: &[Rgb32FImage],
     device: &B::Device,
 ) -> Result<Tensor<B, 4>> {
-    let first = images.first().ok_or_else(|| DegradeError::Shape("empty image batch".into()))?;
+    let first = images
+        .first()
+        .ok_or_else(|| DegradeError::Shape("empty image batch".into()))?;
     let (width, height) = first.dimensions();
     let plane = (width * height) as usize;
     let mut values = Vec::with_capacity(images.len() * 3 * plane);
@@ -25,7 +27,14 @@ pub fn images_to_tensor<B: Backend>(
             )));
         }
         for channel in 0..3 {
-            values.extend(image.as_raw().iter().skip(channel).step_by(3).map(|v| v * 2.0 - 1.0));
+            values.extend(
+                image
+                    .as_raw()
+                    .iter()
+                    .skip(channel)
+                    .step_by(3)
+                    .map(|v| v * 2.0 - 1.0),
+            );
         }
     }
     let shape = [images.len(), 3, height as usize, width as usize];

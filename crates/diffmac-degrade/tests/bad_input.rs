@@ -21,7 +21,9 @@ fn write_png(path: &Path, image: DynamicImage) -> PathBuf {
 }
 
 fn rgb8(width: u32, height: u32) -> DynamicImage {
-    DynamicImage::ImageRgb32F(textured(width, height)).to_rgb8().into()
+    DynamicImage::ImageRgb32F(textured(width, height))
+        .to_rgb8()
+        .into()
 }
 
 #[test]
@@ -37,10 +39,17 @@ fn non_image_file_is_reported_as_such_whatever_its_extension() {
     let d = dir();
     for name in ["notes.txt", "fake.png", "empty.jpg"] {
         let path = d.path().join(name);
-        let content: &[u8] = if name == "empty.jpg" { b"" } else { b"hello, this is text\n" };
+        let content: &[u8] = if name == "empty.jpg" {
+            b""
+        } else {
+            b"hello, this is text\n"
+        };
         std::fs::write(&path, content).unwrap();
         let err = load_image(&path, LIMIT).unwrap_err();
-        assert!(matches!(err, DegradeError::NotAnImage { .. }), "{name}: {err}");
+        assert!(
+            matches!(err, DegradeError::NotAnImage { .. }),
+            "{name}: {err}"
+        );
         assert!(err.to_string().contains(name) && err.to_string().contains("not an image"));
     }
 }
@@ -53,9 +62,14 @@ fn truncated_images_are_decode_errors() {
         let bytes = std::fs::read(&full).unwrap();
         let cut = d.path().join(format!("cut.{ext}"));
         std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
-        let err = load_image(&cut, LIMIT).err().expect("a truncated file must not load");
+        let Err(err) = load_image(&cut, LIMIT) else {
+            panic!("a truncated {ext} file must not load");
+        };
         assert!(
-            matches!(err, DegradeError::Decode { .. } | DegradeError::Truncated { .. }),
+            matches!(
+                err,
+                DegradeError::Decode { .. } | DegradeError::Truncated { .. }
+            ),
             "{ext}: {err}"
         );
         assert!(err.to_string().contains(&format!("cut.{ext}")));
@@ -70,9 +84,17 @@ fn sixteen_bit_png_keeps_its_precision() {
     let path = write_png(&d.path().join("deep.png"), DynamicImage::ImageRgb16(img));
     let loaded = load_image(&path, LIMIT).unwrap();
     let px = loaded.image.get_pixel(3, 3);
-    assert!((px[0] - f32::from(value) / 65535.0).abs() < 1e-6, "{}", px[0]);
+    assert!(
+        (px[0] - f32::from(value) / 65535.0).abs() < 1e-6,
+        "{}",
+        px[0]
+    );
     assert_eq!((px[1], px[2]), (0.0, 1.0));
-    assert!(loaded.notes.iter().any(|n| n.contains("Rgb16")), "{:?}", loaded.notes);
+    assert!(
+        loaded.notes.iter().any(|n| n.contains("Rgb16")),
+        "{:?}",
+        loaded.notes
+    );
 }
 
 #[test]
@@ -108,7 +130,10 @@ fn cmyk_jpeg_is_converted_to_rgb() {
     let loaded = load_image(&path, LIMIT).unwrap();
     assert_eq!(loaded.image.dimensions(), (32, 32));
     let px = loaded.image.get_pixel(16, 16);
-    assert!(px[0] < 0.2 && px[1] > 0.8 && px[2] > 0.8, "cyan expected, got {px:?}");
+    assert!(
+        px[0] < 0.2 && px[1] > 0.8 && px[2] > 0.8,
+        "cyan expected, got {px:?}"
+    );
 }
 
 #[test]
@@ -117,7 +142,15 @@ fn oversized_images_are_refused_before_decoding() {
     let path = write_png(&d.path().join("big.png"), rgb8(300, 200));
     let err = load_image(&path, 50_000).unwrap_err();
     assert!(
-        matches!(err, DegradeError::TooLarge { width: 300, height: 200, max_pixels: 50_000, .. }),
+        matches!(
+            err,
+            DegradeError::TooLarge {
+                width: 300,
+                height: 200,
+                max_pixels: 50_000,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("big.png") && err.to_string().contains("--max-pixels"));
@@ -133,7 +166,9 @@ fn exif_orientation_is_applied() {
     exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
     let mut encoder = jpeg_encoder::Encoder::new_file(&path, 95).unwrap();
     encoder.add_app_segment(1, exif).unwrap();
-    encoder.encode(&pixels, 40, 20, jpeg_encoder::ColorType::Rgb).unwrap();
+    encoder
+        .encode(&pixels, 40, 20, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
     let loaded = load_image(&path, LIMIT).unwrap();
     assert_eq!(loaded.image.dimensions(), (20, 40));
 }

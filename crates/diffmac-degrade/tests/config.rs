@@ -11,9 +11,13 @@ fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn partial_files_keep_the_defaults() {
-    let (_d, path) = write(r#"{"noise": {"sigma": [0, 5]}, "downsample": {"interpolation": "bicubic"}}"#);
+    let (_d, path) =
+        write(r#"{"noise": {"sigma": [0, 5]}, "downsample": {"interpolation": "bicubic"}}"#);
     let config = DegradationConfig::from_json_file(&path).unwrap();
-    assert_eq!((config.noise.sigma.low, config.noise.sigma.high), (0.0, 5.0));
+    assert_eq!(
+        (config.noise.sigma.low, config.noise.sigma.high),
+        (0.0, 5.0)
+    );
     assert_eq!(config.downsample.interpolation, Interpolation::Bicubic);
     assert_eq!(config.blur, DegradationConfig::default().blur);
 }
@@ -23,7 +27,10 @@ fn json_round_trip() {
     let config = DegradationConfig::default();
     let text = serde_json::to_string(&config).unwrap();
     assert!(text.contains(r#""sigma":[1.0,15.0]"#), "{text}");
-    assert_eq!(serde_json::from_str::<DegradationConfig>(&text).unwrap(), config);
+    assert_eq!(
+        serde_json::from_str::<DegradationConfig>(&text).unwrap(),
+        config
+    );
 }
 
 #[test]
@@ -31,7 +38,10 @@ fn unknown_fields_and_bad_values_name_the_file_and_the_field() {
     let (_d, path) = write(r#"{"blur": {"sigmaa": [1, 2]}}"#);
     let err = DegradationConfig::from_json_file(&path).unwrap_err();
     assert!(matches!(err, DegradeError::ConfigFile { .. }));
-    assert!(err.to_string().contains("degrade.json") && err.to_string().contains("sigmaa"), "{err}");
+    assert!(
+        err.to_string().contains("degrade.json") && err.to_string().contains("sigmaa"),
+        "{err}"
+    );
 
     for (text, field) in [
         (r#"{"jpeg": {"quality": [90, 60]}}"#, "jpeg.quality"),

@@ -22,7 +22,10 @@ fn options(output_dir: &Path) -> JobOptions {
 }
 
 fn save(path: &Path, width: u32, height: u32) -> PathBuf {
-    DynamicImage::ImageRgb32F(textured(width, height)).to_rgb8().save(path).unwrap();
+    DynamicImage::ImageRgb32F(textured(width, height))
+        .to_rgb8()
+        .save(path)
+        .unwrap();
     path.to_owned()
 }
 
@@ -32,27 +35,50 @@ fn folder_batch_goes_on_past_bad_files() {
     let output = tempfile::tempdir().unwrap();
     save(&input.path().join("good.png"), 80, 64);
     save(&input.path().join("small.png"), 32, 32);
-    std::fs::write(input.path().join("broken.jpg"), b"\xFF\xD8\xFF\xE0 not really").unwrap();
+    std::fs::write(
+        input.path().join("broken.jpg"),
+        b"\xFF\xD8\xFF\xE0 not really",
+    )
+    .unwrap();
     std::fs::write(input.path().join("readme.txt"), b"text").unwrap();
     std::fs::write(input.path().join(".hidden.png"), b"x").unwrap();
 
     let inputs = collect_inputs(input.path()).unwrap();
-    let names = |v: &[PathBuf]| v.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
-    assert_eq!(names(&inputs.images), ["broken.jpg", "good.png", "small.png"]);
+    let names = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&inputs.images),
+        ["broken.jpg", "good.png", "small.png"]
+    );
     assert_eq!(names(&inputs.skipped), ["readme.txt"]);
 
     let results = run_job(&inputs.images, &options(output.path()), |_, _| {}).unwrap();
-    assert!(matches!(&results[0], Err(DegradeError::Decode { .. } | DegradeError::Truncated { .. })));
+    assert!(matches!(
+        &results[0],
+        Err(DegradeError::Decode { .. } | DegradeError::Truncated { .. })
+    ));
     let good = results[1].as_ref().unwrap();
-    assert!(good.notes.iter().any(|n| n.contains("centre-cropped")), "{:?}", good.notes);
-    assert!(matches!(&results[2], Err(DegradeError::TooSmall { min_side: 64, .. })));
+    assert!(
+        good.notes.iter().any(|n| n.contains("centre-cropped")),
+        "{:?}",
+        good.notes
+    );
+    assert!(matches!(
+        &results[2],
+        Err(DegradeError::TooSmall { min_side: 64, .. })
+    ));
 
     let written = image::open(output.path().join("good.png")).unwrap();
     assert_eq!((written.width(), written.height()), (64, 64));
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(output.path().join("good.json")).unwrap()).unwrap();
     assert_eq!(record["params"]["blur"]["kernel_size"], 41);
-    assert!(!output.path().join("small.png").exists() && !output.path().join("broken.png").exists());
+    assert!(
+        !output.path().join("small.png").exists() && !output.path().join("broken.png").exists()
+    );
     let leftovers = std::fs::read_dir(output.path()).unwrap().count();
     assert_eq!(leftovers, 2, "no temporary files left behind");
 }
@@ -60,13 +86,19 @@ fn folder_batch_goes_on_past_bad_files() {
 #[test]
 fn output_bytes_do_not_depend_on_thread_count() {
     let input = tempfile::tempdir().unwrap();
-    let files: Vec<PathBuf> = (0..4).map(|i| save(&input.path().join(format!("f{i}.png")), 70 + i, 64)).collect();
+    let files: Vec<PathBuf> = (0..4)
+        .map(|i| save(&input.path().join(format!("f{i}.png")), 70 + i, 64))
+        .collect();
     let run_with = |threads| {
         let output = tempfile::tempdir().unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| run_job(&files, &options(output.path()), |_, _| {}).unwrap());
-        let bytes: Vec<Vec<u8>> =
-            (0..4).map(|i| std::fs::read(output.path().join(format!("f{i}.png"))).unwrap()).collect();
+        let bytes: Vec<Vec<u8>> = (0..4)
+            .map(|i| std::fs::read(output.path().join(format!("f{i}.png"))).unwrap())
+            .collect();
         bytes
     };
     assert_eq!(run_with(1), run_with(2));
@@ -79,9 +111,20 @@ fn existing_outputs_are_kept_unless_overwrite() {
     let file = save(&input.path().join("face.png"), 64, 64);
     std::fs::write(output.path().join("face.png"), b"precious").unwrap();
 
-    let results = run_job(std::slice::from_ref(&file), &options(output.path()), |_, _| {}).unwrap();
-    assert!(matches!(&results[0], Err(DegradeError::OutputExists { .. })));
-    assert_eq!(std::fs::read(output.path().join("face.png")).unwrap(), b"precious");
+    let results = run_job(
+        std::slice::from_ref(&file),
+        &options(output.path()),
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(matches!(
+        &results[0],
+        Err(DegradeError::OutputExists { .. })
+    ));
+    assert_eq!(
+        std::fs::read(output.path().join("face.png")).unwrap(),
+        b"precious"
+    );
     assert!(!output.path().join("face.json").exists());
 
     let mut opts = options(output.path());
@@ -96,7 +139,10 @@ fn the_input_folder_is_never_the_output_folder() {
     let input = tempfile::tempdir().unwrap();
     let file = save(&input.path().join("face.png"), 64, 64);
     let err = run_job(&[file], &options(input.path()), |_, _| {}).unwrap_err();
-    assert!(matches!(err, DegradeError::OutputIsInputFolder { .. }), "{err}");
+    assert!(
+        matches!(err, DegradeError::OutputIsInputFolder { .. }),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(input.path()).unwrap().count(), 1);
 }
 

@@ -7,7 +7,11 @@ use image::{Rgb, Rgb32FImage};
 /// low- and high-frequency content is present.
 pub fn textured(width: u32, height: u32) -> Rgb32FImage {
     Rgb32FImage::from_fn(width, height, |x, y| {
-        let checker = if (x / 2 + y / 2) % 2 == 0 { 0.15 } else { -0.15 };
+        let checker = if (x / 2 + y / 2) % 2 == 0 {
+            0.15
+        } else {
+            -0.15
+        };
         let fx = x as f32 / width as f32;
         let fy = y as f32 / height as f32;
         Rgb([
@@ -44,5 +48,8 @@ pub fn high_frequency_energy(image: &Rgb32FImage) -> f64 {
 /// Largest absolute difference of two equally long slices.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

@@ -1,0 +1,354 @@
+//! The sampling loop's contract: seeds, callbacks, starting points, guidance cost, errors.
+
+mod common;
+
+use burn::tensor::{DType, Tensor};
+use common::{B, max_abs_err, tensor, values};
+use diffmac_sampler::prediction::{eps_from_v, eps_from_x0, v_from_x0_eps, x0_from_v};
+use diffmac_sampler::{
+    Condition, Denoiser, Guidance, Init, Method, NoiseRng, NoiseSchedule, PredictionType, Sampler,
+    SamplerError, Spacing, VarianceType, add_noise, x0_from_eps,
+};
+
+const SHAPE: [usize; 4] = [2, 4, 8, 8];
+
+fn noise_init(dtype: DType) -> Init<B, 4> {
+    Init::Noise {
+        shape: SHAPE,
+        options: (&Default::default(), dtype).into(),
+    }
+}
+
+/// A denoiser that predicts a fixed fraction of its input, different per guidance branch, and
+/// records every call.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<(usize, Condition)>,
+}
+
+impl Denoiser<B, 4> for Recorder {
+    fn predict(
+        &mut self,
+        x_t: Tensor<B, 4>,
+        timestep: usize,
+        condition: Condition,
+    ) -> Tensor<B, 4> {
+        self.calls.push((timestep, condition));
+        match condition {
+            Condition::Conditional => x_t.mul_scalar(0.3),
+            Condition::Unconditional => x_t.mul_scalar(0.1),
+        }
+    }
+}
+
+#[test]
+fn equal_seeds_give_equal_samples() {
+    for method in [
+        Method::Ddpm(VarianceType::FixedSmall),
+        Method::Ddim { eta: 0.5 },
+    ] {
+        let sampler = Sampler::new(
+            Sampler::paper().schedule().clone(),
+            PredictionType::Epsilon,
+            method,
+        )
+        .unwrap();
+        let mut model = |x: Tensor<B, 4>, _: usize| x.mul_scalar(0.2);
+        let a = values(
+            sampler
+                .sample(&mut model, noise_init(DType::F32), 7, |_| {})
+                .unwrap(),
+        );
+        let b = values(
+            sampler
+                .sample(&mut model, noise_init(DType::F32), 7, |_| {})
+                .unwrap(),
+        );
+        let c = values(
+            sampler
+                .sample(&mut model, noise_init(DType::F32), 8, |_| {})
+                .unwrap(),
+        );
+        assert_eq!(a, b, "{method:?}");
+        assert!(
+            max_abs_err(&a, &c) > 1e-3,
+            "{method:?}: the seed must matter"
+        );
+    }
+}
+
+#[test]
+fn callback_sees_every_step_in_order() {
+    let sampler = Sampler::paper();
+    let mut seen = Vec::new();
+    let mut model = Recorder::default();
+    let out = sampler
+        .sample(&mut model, noise_init(DType::F32), 0, |info| {
+            assert_eq!(info.total, 50);
+            assert_eq!(info.sample.dims(), SHAPE);
+            assert_eq!(info.pred_x0.dims(), SHAPE);
+            seen.push((info.step, info.index, info.timestep));
+        })
+        .unwrap();
+    let expected: Vec<(usize, usize, usize)> = (1..=50)
+        .map(|step| (step, 50 - step, sampler.schedule().timesteps()[50 - step]))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(out.dims(), SHAPE);
+    // The denoiser saw the original timesteps, from 999 down to 0.
+    assert_eq!(model.calls.first().unwrap().0, 999);
+    assert_eq!(model.calls.last().unwrap().0, 0);
+}
+
+#[test]
+fn guidance_scale_one_costs_one_call_per_step() {
+    let mut model = Recorder::default();
+    Sampler::paper()
+        .sample(&mut model, noise_init(DType::F32), 0, |_| {})
+        .unwrap();
+    assert_eq!(model.calls.len(), 50);
+    assert!(
+        model
+            .calls
+            .iter()
+            .all(|(_, c)| *c == Condition::Conditional)
+    );
+
+    let mut model = Recorder::default();
+    let guided = Sampler::paper().with_guidance(Guidance::new(7.5).unwrap());
+    guided
+        .sample(&mut model, noise_init(DType::F32), 0, |_| {})
+        .unwrap();
+    assert_eq!(model.calls.len(), 100);
+}
+
+#[test]
+fn guidance_combines_the_two_branches() {
+    let x = NoiseRng::new(3).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
+    let guided = Guidance::new(4.0)
+        .unwrap()
+        .predict(&mut Recorder::default(), x.clone(), 500);
+    // uncond + 4 (cond − uncond) = 0.1 x + 4 · 0.2 x = 0.9 x
+    let expected = values(x.mul_scalar(0.9));
+    assert!(max_abs_err(&values(guided), &expected) < 1e-12);
+}
+
+#[test]
+fn starting_from_a_latent_runs_only_the_last_steps() {
+    let sampler = Sampler::paper();
+    let steps = sampler.schedule().steps_for_strength(0.4).unwrap();
+    assert_eq!(steps, 20);
+    let latent = NoiseRng::new(1).gaussian::<B, 4>(SHAPE, &Default::default());
+    let mut model = Recorder::default();
+    let mut count = 0;
+    sampler
+        .sample(
+            &mut model,
+            Init::Latent {
+                latent: latent.clone(),
+                steps,
+            },
+            0,
+            |info| {
+                assert_eq!(info.total, 20);
+                count += 1;
+            },
+        )
+        .unwrap();
+    assert_eq!(count, 20);
+    assert_eq!(model.calls.len(), 20);
+    assert_eq!(model.calls[0].0, sampler.schedule().timesteps()[19]);
+
+    // A latent noised by hand at the same step, given as `Noisy`, gives the same first call.
+    let mut model = Recorder::default();
+    sampler
+        .sample(
+            &mut model,
+            Init::Noisy {
+                x_t: latent.clone(),
+                steps: 1,
+            },
+            0,
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(model.calls, vec![(0, Condition::Conditional)]);
+
+    for steps in [0, 51] {
+        let err = sampler
+            .sample(
+                &mut Recorder::default(),
+                Init::Latent {
+                    latent: latent.clone(),
+                    steps,
+                },
+                0,
+                |_| {},
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, SamplerError::TooManySteps { available: 50, .. }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn dtype_is_preserved() {
+    for dtype in [DType::F32, DType::F64] {
+        let mut model = |x: Tensor<B, 4>, _: usize| x.mul_scalar(0.5);
+        let out = Sampler::paper()
+            .sample(&mut model, noise_init(dtype), 0, |_| {})
+            .unwrap();
+        assert_eq!(out.dtype(), dtype);
+    }
+}
+
+#[test]
+fn invalid_options_are_rejected() {
+    let schedule = Sampler::paper().schedule().clone();
+    for eta in [-0.1, 1.5, f64::NAN] {
+        let err = Sampler::new(
+            schedule.clone(),
+            PredictionType::Epsilon,
+            Method::Ddim { eta },
+        );
+        assert!(matches!(
+            err,
+            Err(SamplerError::InvalidOption { name: "eta", .. })
+        ));
+    }
+    assert!(Sampler::paper().with_clip_x0(Some(0.0)).is_err());
+    assert!(Guidance::new(f64::INFINITY).is_err());
+    let x: Tensor<B, 4> = Tensor::zeros(SHAPE, &Default::default());
+    assert!(matches!(
+        Sampler::paper().step(50, x.clone(), x.clone(), None),
+        Err(SamplerError::TimestepOutOfRange {
+            timestep: 50,
+            len: 50
+        })
+    ));
+    let other: Tensor<B, 4> = Tensor::zeros([1, 4, 8, 8], &Default::default());
+    assert!(matches!(
+        Sampler::paper().step(3, x, other, None),
+        Err(SamplerError::ShapeMismatch { .. })
+    ));
+}
+
+#[test]
+fn errors_read_well() {
+    let err = "fifty".parse::<Spacing>().unwrap_err();
+    assert!(
+        err.to_string().contains("unknown spacing \"fifty\""),
+        "{err}"
+    );
+    let err = Spacing::Sections(vec![2000]).timesteps(1000).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot take 2000 steps from a schedule of 1000 timesteps"
+    );
+}
+
+#[test]
+fn conversions_round_trip_per_sample() {
+    let schedule = NoiseSchedule::stable_diffusion();
+    let ts = [0usize, 250, 999];
+    let ab: Vec<f64> = ts.iter().map(|&t| schedule.alphas_cumprod()[t]).collect();
+    let mut rng = NoiseRng::new(11);
+    let opts = (&Default::default(), DType::F64);
+    let x0 = rng.gaussian::<B, 4>([3, 2, 4, 4], opts);
+    let eps = rng.gaussian::<B, 4>([3, 2, 4, 4], opts);
+    let x_t = add_noise(&schedule, x0.clone(), eps.clone(), &ts).unwrap();
+    let v = v_from_x0_eps(x0.clone(), eps.clone(), ab.clone()).unwrap();
+    let (x0v, epsv) = (values(x0.clone()), values(eps.clone()));
+    // Eq. 5 recovers z₀ from the true noise; the other conversions agree with it.
+    assert!(
+        max_abs_err(
+            &values(x0_from_eps(x_t.clone(), eps.clone(), ab.clone()).unwrap()),
+            &x0v
+        ) < 1e-12
+    );
+    assert!(
+        max_abs_err(
+            &values(eps_from_x0(x_t.clone(), x0.clone(), ab.clone()).unwrap()),
+            &epsv
+        ) < 1e-9
+    );
+    assert!(
+        max_abs_err(
+            &values(x0_from_v(x_t.clone(), v.clone(), ab.clone()).unwrap()),
+            &x0v
+        ) < 1e-12
+    );
+    assert!(
+        max_abs_err(
+            &values(eps_from_v(x_t.clone(), v.clone(), ab.clone()).unwrap()),
+            &epsv
+        ) < 1e-12
+    );
+    for p in [
+        PredictionType::Epsilon,
+        PredictionType::VPrediction,
+        PredictionType::Sample,
+    ] {
+        let target = p.target(x0.clone(), eps.clone(), ab.clone()).unwrap();
+        let back = p.to_x0(x_t.clone(), target, ab.clone()).unwrap();
+        assert!(max_abs_err(&values(back), &x0v) < 1e-12, "{p:?}");
+    }
+    // Per-sample values must match the batch.
+    let err = x0_from_eps(x_t, eps, vec![0.5, 0.5]).unwrap_err();
+    assert!(matches!(
+        err,
+        SamplerError::BatchMismatch {
+            batch: 3,
+            got: 2,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn eq5_holds_elementwise() {
+    // z̃₀ = z_t / √ᾱ − √(1 − ᾱ) ε / √ᾱ, written out for single values.
+    let (z_t, eps, ab) = (0.7_f64, -1.3_f64, 0.04_f64);
+    let expected = z_t / ab.sqrt() - (1.0 - ab).sqrt() * eps / ab.sqrt();
+    let got = values(
+        x0_from_eps(
+            tensor(&[z_t], [1], DType::F64),
+            tensor(&[eps], [1], DType::F64),
+            ab,
+        )
+        .unwrap(),
+    );
+    assert!((got[0] - expected).abs() < 1e-14);
+}
+
+#[test]
+fn a_latent_is_noised_by_eq1_at_its_start_step() {
+    // The first denoiser input of an `Init::Latent` run is eq. 1's z_t at the start step's
+    // training timestep, with the seed's first noise draw.
+    let base = NoiseSchedule::stable_diffusion();
+    let sampler = Sampler::paper();
+    let latent = NoiseRng::new(5).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
+    let mut first: Option<(Tensor<B, 4>, usize)> = None;
+    let mut model = |x: Tensor<B, 4>, t: usize| {
+        first.get_or_insert((x.clone(), t));
+        x.zeros_like()
+    };
+    sampler
+        .sample(
+            &mut model,
+            Init::Latent {
+                latent: latent.clone(),
+                steps: 30,
+            },
+            9,
+            |_| {},
+        )
+        .unwrap();
+    let (x_t, t) = first.unwrap();
+    assert_eq!(t, sampler.schedule().timesteps()[29]);
+    let noise = NoiseRng::new(9).gaussian_like(&latent);
+    let expected = add_noise(&base, latent, noise, &[t, t]).unwrap();
+    assert!(max_abs_err(&values(x_t), &values(expected)) < 1e-12);
+}
