@@ -31,7 +31,8 @@ struct Args {
     /// Beta schedule (ignored when --config is given).
     #[arg(long, value_enum, default_value = "scaled_linear")]
     schedule: Schedule,
-    /// Spacing: section counts ("50", "10,15,20"), "ddimN", "leadingN", "trailingN" or "linspaceN".
+    /// Spacing: section counts ("50", "10,15,20"), "ddimN", "leadingN", "leadingN+OFFSET"
+    /// (diffusers with SD's steps_offset 1: "leading50+1"), "trailingN" or "linspaceN".
     #[arg(long, default_value = "50")]
     spacing: String,
     /// Training timesteps T (ignored when --config is given).

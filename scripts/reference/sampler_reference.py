@@ -13,17 +13,18 @@ Two independent references are written:
   improved-diffusion lacks.
 * "diffusers": diffusers' own `DDPMScheduler` / `DDIMScheduler` / `set_timesteps` for the
   options they cover. Their schedules are rebuilt in float64 (same formula, float64 dtype) so
-  the comparison can be held to 1e-6; one case runs them unmodified in float32.
+  the comparison can be held to 1e-12; one case runs them unmodified in float32.
 
 Run (from the repository root, in a throwaway virtual environment):
     python3 -m venv /tmp/sampler-ref
     /tmp/sampler-ref/bin/pip install numpy==2.4.6 torch==2.15.0 diffusers==0.42.1
     /tmp/sampler-ref/bin/python scripts/reference/sampler_reference.py
 
-It writes crates/diffmac-sampler/tests/fixtures/sampler_reference.json (about 0.3 MB).
+It writes crates/diffmac-sampler/tests/fixtures/sampler_reference.json (about 0.55 MB).
 """
 
 import argparse
+import base64
 import json
 import math
 import platform
@@ -133,9 +134,11 @@ class SpacedGaussian:
         mask = 0.0 if i == 0 else 1.0
         return x0, mean + mask * np.exp(0.5 * log_var) * noise
 
-    def ddim_sample(self, i, x, out, noise, prediction, eta, clip):
+    def ddim_sample(self, i, x, out, noise, prediction, eta, clip, final_alpha=1.0):
+        """`final_alpha`: ᾱ after the last step (improved-diffusion: 1; diffusers with
+        set_alpha_to_one=False: ᾱ of training timestep 0)."""
         x0 = self.pred_x0(i, x, out, prediction, clip)
-        a, a_prev = self.ac[i], self.ac_prev[i]
+        a, a_prev = self.ac[i], (self.ac_prev[i] if i > 0 else final_alpha)
         eps = (np.sqrt(1.0 / a) * x - x0) / np.sqrt(1.0 / a - 1)
         sigma = eta * np.sqrt((1 - a_prev) / (1 - a)) * np.sqrt(1 - a / a_prev)
         mean = x0 * np.sqrt(a_prev) + np.sqrt(1 - a_prev - sigma**2) * eps
@@ -159,6 +162,64 @@ def diffusers_timesteps(spacing, n, offset=0):
     s = DDPMScheduler(num_train_timesteps=T, timestep_spacing=spacing, steps_offset=offset)
     s.set_timesteps(n)
     return sorted(int(t) for t in s.timesteps)
+
+
+def encode_timesteps(ts):
+    """[first, base, bits]: an ascending list as its first value and its gaps.
+
+    Every gap of a diffusers spacing is `base` or `base + 1`; bit k (most significant bit
+    first) of the base64 string `bits` is gap k minus `base`. Trailing zero bytes are left out,
+    so missing bits read as 0 (an evenly strided list has bits "").
+    """
+    gaps = np.diff(ts).tolist()
+    base = min(gaps) if gaps else 0
+    flags = [g - base for g in gaps]
+    assert set(flags) <= {0, 1}, ("gaps of more than two sizes", ts)
+    packed = bytearray((len(flags) + 7) // 8)
+    for k, f in enumerate(flags):
+        packed[k // 8] |= f << (7 - k % 8)
+    encoded = [int(ts[0]), int(base), base64.b64encode(bytes(packed).rstrip(b"\0")).decode()]
+    assert decode_timesteps(encoded, len(ts)) == list(ts)
+    return encoded
+
+
+def decode_timesteps(encoded, n):
+    first, base, bits = encoded
+    packed = base64.b64decode(bits)
+    ts = [first]
+    for k in range(n - 1):
+        bit = (packed[k // 8] >> (7 - k % 8)) & 1 if k // 8 < len(packed) else 0
+        ts.append(ts[-1] + base + bit)
+    return ts
+
+
+def diffusers_spacing_sweep():
+    """diffusers' timesteps for N = 1..=T of each spacing, encoded by `encode_timesteps`.
+
+    `trailing` returns N + 1 values for some N, the extra one −1 (numpy's arange overshoots);
+    those N are listed under `trailing_extra_minus_one` and the −1 is left out of the list.
+    `leading+1` (SD's steps_offset = 1) runs past T − 1 at N = T; such N are listed under
+    `leading+1_past_end` instead.
+    """
+    sweep = {"num_train_timesteps": T, "trailing_extra_minus_one": [], "leading+1_past_end": []}
+    for name, spacing, offset in [("leading", "leading", 0), ("leading+1", "leading", 1),
+                                  ("trailing", "trailing", 0), ("linspace", "linspace", 0)]:
+        encoded = []
+        for n in range(1, T + 1):
+            ts = diffusers_timesteps(spacing, n, offset)
+            assert len(set(ts)) == len(ts), (name, n, "repeats")
+            if spacing == "trailing" and len(ts) == n + 1:
+                assert ts[0] == -1, (name, n)
+                ts = ts[1:]
+                sweep["trailing_extra_minus_one"].append(n)
+            if ts[-1] >= T:
+                sweep["leading+1_past_end"].append(n)
+                encoded.append(None)
+                continue
+            assert len(ts) == n and ts[0] >= 0, (name, n, ts[:3])
+            encoded.append(encode_timesteps(ts))
+        sweep[name] = encoded
+    return sweep
 
 
 def randn(shape, seed):
@@ -221,12 +282,8 @@ def main():
     ]:
         respacing.append({"spec": spec, "num_timesteps": n, "timesteps": id_space_timesteps(n, spec),
                           "source": "improved_diffusion"})
-    for steps in [1, 7, 50, 999, 1000]:
-        for spacing in ["leading", "trailing", "linspace"]:
-            respacing.append({"spec": f"{spacing}{steps}", "num_timesteps": T,
-                              "timesteps": diffusers_timesteps(spacing, steps), "source": "diffusers"})
-    respacing.append({"spec": "leading50", "steps_offset": 1, "num_timesteps": T,
-                      "timesteps": diffusers_timesteps("leading", 50, offset=1), "source": "diffusers"})
+    # diffusers' spacings, every step count (the single lists above are improved-diffusion's).
+    spacing_sweep = diffusers_spacing_sweep()
 
     # ---- the 50-step spaced process of the paper (scaled_linear) ----------------------------
     kept50 = set(id_space_timesteps(T, "50"))
@@ -241,6 +298,9 @@ def main():
         "posterior_log_variance_clipped": flat(g50.posterior_log_variance_clipped),
         "posterior_mean_coef1": flat(g50.coef1),
         "posterior_mean_coef2": flat(g50.coef2),
+        # improved-diffusion's fixed-large variances: β', with index 0 set to the posterior
+        # variance of index 1 (index 0 never adds noise, but the value is still defined).
+        "fixed_large_variance": flat(g50.fixed_large),
     }
 
     # ---- single sampler steps ---------------------------------------------------------------
@@ -278,9 +338,13 @@ def main():
             },
         })
 
-    def ddim_case(name, spec, index, prediction, eta, clip, seed, with_diffusers):
+    def ddim_case(name, spec, index, prediction, eta, clip, seed, with_diffusers,
+                  set_alpha_to_one=True):
         if spec.startswith("leading"):
-            kept = diffusers_timesteps("leading", int(spec[len("leading"):]))
+            # "leadingN" or "leadingN+OFFSET", as the crate's `Spacing` writes them
+            n, _, offset = spec[len("leading"):].partition("+")
+            offset = int(offset or 0)
+            kept = diffusers_timesteps("leading", int(n), offset)
         else:
             kept = id_space_timesteps(T, spec)
         g = SpacedGaussian(sl, set(kept))
@@ -288,18 +352,24 @@ def main():
         x = rng.standard_normal(SHAPE)
         out = rng.standard_normal(SHAPE)
         noise = randn(SHAPE, seed).numpy()
-        x0, prev = g.ddim_sample(index, x, out, noise, prediction, eta, clip)
-        expected = {"improved_diffusion": {"pred_x0": flat(x0), "prev_sample": flat(prev)}}
+        final_alpha = 1.0 if set_alpha_to_one else float(np.cumprod(1.0 - sl)[0])
+        x0, prev = g.ddim_sample(index, x, out, noise, prediction, eta, clip, final_alpha)
+        # improved-diffusion has no set_alpha_to_one; the formula above with ᾱ₀ stands in.
+        source = "improved_diffusion" if set_alpha_to_one else "numpy_formula"
+        expected = {source: {"pred_x0": flat(x0), "prev_sample": flat(prev)}}
         if with_diffusers:
             sched = diffusers_f64(
                 DDIMScheduler(
                     beta_schedule="scaled_linear", beta_start=SD_BETA_START, beta_end=SD_BETA_END,
                     prediction_type=prediction, clip_sample=clip is not None,
-                    clip_sample_range=clip or 1.0, set_alpha_to_one=True, steps_offset=0,
-                    timestep_spacing="leading",
+                    clip_sample_range=clip or 1.0, set_alpha_to_one=set_alpha_to_one,
+                    steps_offset=offset, timestep_spacing="leading",
                 ),
                 sl,
             )
+            # diffusers_f64 rebuilds alphas_cumprod; final_alpha_cumprod must follow it.
+            sched.final_alpha_cumprod = (torch.tensor(1.0, dtype=torch.float64) if set_alpha_to_one
+                                         else sched.alphas_cumprod[0])
             sched.set_timesteps(len(kept))
             assert sorted(int(v) for v in sched.timesteps) == kept
             res = sched.step(torch.from_numpy(out), t, torch.from_numpy(x), eta=eta,
@@ -310,6 +380,7 @@ def main():
             expected["diffusers"] = {"pred_x0": flat(res.pred_original_sample.numpy()),
                                      "prev_sample": flat(d_prev)}
         steps.append({
+            "set_alpha_to_one": set_alpha_to_one,
             "name": name, "method": "ddim", "eta": eta, "spacing": spec, "prediction": prediction,
             "clip": clip, "index": index, "timestep": t, "shape": list(SHAPE), "x_t": flat(x),
             "model_output": flat(out), "noise": flat(noise), "expected": expected,
@@ -325,6 +396,12 @@ def main():
     ddim_case("ddim_eta1_eps_clip", "leading50", 12, "epsilon", 1.0, 1.0, 8, True)
     ddim_case("ddim_eta1_eps_spaced", "50", 20, "epsilon", 1.0, None, 9, False)
     ddim_case("ddim_eta0_eps_last", "50", 0, "epsilon", 0.0, None, 10, False)
+    # SD 2.1's own DDIM: leading 50 with steps_offset 1 and set_alpha_to_one = False. The last
+    # step goes to ᾱ₀ instead of 1; the others are unaffected.
+    ddim_case("ddim_sd21_eta0_last", "leading50+1", 0, "epsilon", 0.0, None, 12, True,
+              set_alpha_to_one=False)
+    ddim_case("ddim_sd21_eta05_mid", "leading50+1", 10, "epsilon", 0.5, None, 13, True,
+              set_alpha_to_one=False)
 
     # ---- diffusers unmodified (float32) for one DDPM step --------------------------------
     kept = id_space_timesteps(T, "50")
@@ -375,6 +452,7 @@ def main():
         "scaled_linear": {"beta_start": SD_BETA_START, "beta_end": SD_BETA_END},
         "schedules": schedule_out,
         "respacing": respacing,
+        "diffusers_spacings": spacing_sweep,
         "spaced_50": spaced,
         "steps": steps,
         "steps_f32": [f32_case],

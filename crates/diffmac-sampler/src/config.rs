@@ -8,10 +8,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ddim::{FinalAlpha, check_eta};
 use crate::ddpm::VarianceType;
 use crate::error::{Result, SamplerError};
 use crate::prediction::PredictionType;
 use crate::respace::Spacing;
+use crate::sampler::Method;
 use crate::schedule::{BetaSchedule, NoiseSchedule};
 
 fn default_num_train_timesteps() -> usize {
@@ -76,6 +78,13 @@ pub struct SchedulerConfig {
     /// Zero-terminal-SNR rescaling; not supported when true.
     #[serde(default)]
     pub rescale_betas_zero_snr: bool,
+    /// DDIM's ᾱ after the last step: 1 when true (diffusers' default), ᾱ of training timestep
+    /// 0 when false (SD 2.1). Read by [`SchedulerConfig::ddim`]; DDPM has no such option.
+    #[serde(default)]
+    pub set_alpha_to_one: Option<bool>,
+    /// Dynamic thresholding of x̂₀ (Imagen); not supported when true.
+    #[serde(default)]
+    pub thresholding: bool,
 }
 
 impl SchedulerConfig {
@@ -148,11 +157,31 @@ impl SchedulerConfig {
         }
     }
 
-    /// The x̂₀ clip range, if clipping is on.
-    pub fn clip_x0(&self) -> Option<f64> {
-        self.clip_sample
+    /// The x̂₀ clip range, if clipping is on. Dynamic thresholding, the other x̂₀ treatment
+    /// diffusers offers, is refused rather than silently dropped.
+    pub fn clip_x0(&self) -> Result<Option<f64>> {
+        if self.thresholding {
+            return Err(SamplerError::Unsupported("thresholding = true".into()));
+        }
+        Ok(self
+            .clip_sample
             .unwrap_or(true)
-            .then(|| self.clip_sample_range.unwrap_or(1.0))
+            .then(|| self.clip_sample_range.unwrap_or(1.0)))
+    }
+
+    /// diffusers' `DDIMScheduler` with this config and stochasticity η: its
+    /// `set_alpha_to_one` (default true) decides what the last step steps to.
+    pub fn ddim(&self, eta: f64) -> Result<Method> {
+        check_eta(eta)?;
+        Ok(Method::Ddim {
+            eta,
+            final_alpha: FinalAlpha::from_set_alpha_to_one(self.set_alpha_to_one.unwrap_or(true)),
+        })
+    }
+
+    /// diffusers' `DDPMScheduler` with this config: ancestral steps with its `variance_type`.
+    pub fn ddpm(&self) -> Result<Method> {
+        Ok(Method::Ddpm(self.variance()?))
     }
 
     /// The DDPM variance choice.

@@ -10,6 +10,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SamplerError};
+use crate::prediction::check_noise;
 use crate::respace::SpacedSchedule;
 
 /// The variance of each ancestral step.
@@ -69,6 +70,7 @@ pub fn ddpm_step<B: Backend, const D: usize>(
     variance: VarianceType,
     noise: Option<Tensor<B, D>>,
 ) -> Result<Tensor<B, D>> {
+    check_noise(&x_t, noise.as_ref())?;
     let mean = posterior_mean(schedule, index, x0, x_t)?;
     match noise {
         Some(noise) if index > 0 => {

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong while building a schedule or running a sampler.
+///
+/// Non-exhaustive so that new checks can be added without breaking callers' matches.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SamplerError {
     /// More sampling steps were asked for than the schedule has timesteps.
     #[error("cannot take {requested} steps from a schedule of {available} timesteps")]
@@ -14,10 +17,23 @@ pub enum SamplerError {
         /// Timesteps the schedule (or the section) has.
         available: usize,
     },
+    /// improved DDPM's section counts: one section holds fewer timesteps than its count.
+    #[error(
+        "cannot take {requested} steps from section {section} of {available} timesteps \
+         (the T timesteps are cut into equal sections, one per count)"
+    )]
+    SectionTooSmall {
+        /// Which section, counting from 0.
+        section: usize,
+        /// Steps asked of it.
+        requested: usize,
+        /// Timesteps it has.
+        available: usize,
+    },
     /// A spacing string that is not one of the documented forms.
     #[error(
         "unknown spacing {spec:?}: expected section counts (\"50\", \"10,15,20\"), \"ddimN\", \
-         \"leadingN\", \"trailingN\" or \"linspaceN\""
+         \"leadingN\", \"leadingN+OFFSET\", \"trailingN\" or \"linspaceN\""
     )]
     UnknownSpacing {
         /// The string as given.
@@ -49,7 +65,7 @@ pub enum SamplerError {
         /// The last timestep the schedule has.
         max: usize,
     },
-    /// Betas outside (0, 1], a schedule of length zero, or parameters that produce such betas.
+    /// Betas outside (0, 1), a schedule of length zero, or parameters that produce such betas.
     #[error("invalid beta schedule: {0}")]
     InvalidSchedule(String),
     /// A `beta_schedule` name this crate does not implement.
@@ -78,18 +94,34 @@ pub enum SamplerError {
     /// A scheduler config is not valid JSON of the expected shape.
     #[error("{origin}: invalid scheduler config: {source}")]
     Config {
-        /// The file, or "<string>" for in-memory text.
+        /// The file, or `"<string>"` for in-memory text.
         origin: String,
         /// The parser's description.
         source: serde_json::Error,
     },
-    /// A timestep (or step index) past the end of the schedule.
-    #[error("timestep {timestep} is out of range: the schedule has {len}")]
+    /// A training timestep past the end of the schedule.
+    #[error("timestep {timestep} is out of range: the schedule has {len} timesteps")]
     TimestepOutOfRange {
-        /// The timestep or index given.
+        /// The timestep given.
         timestep: usize,
-        /// How many the schedule has.
+        /// How many training timesteps the schedule has.
         len: usize,
+    },
+    /// A step index of a respaced schedule past its last kept step.
+    #[error("step index {index} is out of range: the spaced schedule keeps {len} steps")]
+    StepIndexOutOfRange {
+        /// The index given.
+        index: usize,
+        /// How many steps the spaced schedule keeps.
+        len: usize,
+    },
+    /// A start timestep below the first kept one, so no step of the grid can start there.
+    #[error("no kept timestep at or below {timestep}: the first kept timestep is {first}")]
+    BeforeFirstStep {
+        /// The training timestep asked for.
+        timestep: usize,
+        /// The first kept timestep.
+        first: usize,
     },
     /// Per-sample values whose count does not match the batch.
     #[error("{what}: {got} values for a batch of {batch}")]
@@ -111,7 +143,8 @@ pub enum SamplerError {
         /// Shape given.
         got: Vec<usize>,
     },
-    /// A sampler option outside its valid range (η, strength, guidance scale, clip range).
+    /// A sampler option outside its valid range (η, strength, guidance scale, clip range,
+    /// a step count of 0).
     #[error("invalid {name} = {value}: {reason}")]
     InvalidOption {
         /// The option.

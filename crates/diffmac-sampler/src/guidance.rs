@@ -1,7 +1,8 @@
 //! Classifier-free guidance: out = uncond + s · (cond − uncond).
 //!
 //! DiffMAC samples with the empty prompt and no guidance, so scale 1 takes the conditional
-//! prediction directly: one denoiser call per step, not two.
+//! prediction directly: one denoiser call per step, not two. Scale 0 is the unconditional
+//! prediction alone, and likewise costs one call.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -42,9 +43,9 @@ impl Guidance {
         self.scale
     }
 
-    /// True when a step needs both branches.
+    /// True when a step needs both branches (any scale but 1 and 0).
     pub fn is_active(&self) -> bool {
-        self.scale != 1.0
+        self.scale != 1.0 && self.scale != 0.0
     }
 
     /// The guided prediction for `x_t` at `timestep`.
@@ -54,8 +55,12 @@ impl Guidance {
         x_t: Tensor<B, D>,
         timestep: usize,
     ) -> Tensor<B, D> {
-        if !self.is_active() {
+        if self.scale == 1.0 {
             return model.predict(x_t, timestep, Condition::Conditional);
+        }
+        if self.scale == 0.0 {
+            // uncond + 0 · (cond − uncond): the conditional branch would be thrown away.
+            return model.predict(x_t, timestep, Condition::Unconditional);
         }
         let (uncond, cond) = model.predict_pair(x_t, timestep);
         uncond.clone() + (cond - uncond).mul_scalar(self.scale)

@@ -49,6 +49,7 @@ pub mod sampler;
 pub mod schedule;
 
 pub use config::SchedulerConfig;
+pub use ddim::FinalAlpha;
 pub use ddpm::VarianceType;
 pub use denoiser::{Condition, Denoiser};
 pub use error::{Result, SamplerError};

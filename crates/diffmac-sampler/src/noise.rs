@@ -11,6 +11,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::error::{Result, SamplerError};
+
 /// A seeded source of standard-normal tensors and uniform training timesteps.
 #[derive(Debug, Clone)]
 pub struct NoiseRng {
@@ -47,10 +49,38 @@ impl NoiseRng {
         self.gaussian(like.dims(), (&like.device(), like.dtype()))
     }
 
-    /// `batch` training timesteps drawn uniformly from 0..num_timesteps (eq. 1's t ~ U).
-    pub fn timesteps(&mut self, batch: usize, num_timesteps: usize) -> Vec<usize> {
-        (0..batch)
+    /// `batch` training timesteps drawn uniformly from 0..num_timesteps (eq. 1's t ~ U); an
+    /// error when there is no timestep to draw.
+    pub fn timesteps(&mut self, batch: usize, num_timesteps: usize) -> Result<Vec<usize>> {
+        if num_timesteps == 0 {
+            return Err(SamplerError::InvalidOption {
+                name: "num_timesteps",
+                value: 0.0,
+                reason: "timesteps are drawn from 0..num_timesteps, which is empty",
+            });
+        }
+        Ok((0..batch)
             .map(|_| self.rng.random_range(0..num_timesteps))
-            .collect()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timesteps_are_seeded_in_range_and_need_a_schedule() {
+        let draw = NoiseRng::new(4).timesteps(64, 10).unwrap();
+        assert_eq!(draw.len(), 64);
+        assert!(draw.iter().all(|&t| t < 10));
+        assert_eq!(draw, NoiseRng::new(4).timesteps(64, 10).unwrap());
+        assert!(matches!(
+            NoiseRng::new(4).timesteps(2, 0),
+            Err(SamplerError::InvalidOption {
+                name: "num_timesteps",
+                ..
+            })
+        ));
     }
 }

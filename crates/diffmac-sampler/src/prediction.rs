@@ -143,7 +143,9 @@ impl AlphaBar {
     }
 }
 
-fn same_shape<B: Backend, const D: usize>(
+/// `ShapeMismatch` unless `b` (the argument named `what`) has `a`'s shape: a mismatch would
+/// otherwise broadcast silently or panic inside the backend.
+pub(crate) fn same_shape<B: Backend, const D: usize>(
     what: &'static str,
     a: &Tensor<B, D>,
     b: &Tensor<B, D>,
@@ -156,6 +158,14 @@ fn same_shape<B: Backend, const D: usize>(
         });
     }
     Ok(())
+}
+
+/// Checks a step's optional noise against the sample's shape.
+pub(crate) fn check_noise<B: Backend, const D: usize>(
+    sample: &Tensor<B, D>,
+    noise: Option<&Tensor<B, D>>,
+) -> Result<()> {
+    noise.map_or(Ok(()), |noise| same_shape("noise", sample, noise))
 }
 
 /// Eq. 5: z̃₀ = z_t / √ᾱ − √(1−ᾱ) ε / √ᾱ.

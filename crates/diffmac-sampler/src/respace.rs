@@ -13,8 +13,9 @@ use std::str::FromStr;
 use crate::error::{Result, SamplerError};
 use crate::schedule::NoiseSchedule;
 
-/// A rule for choosing the kept timesteps.
+/// A rule for choosing the kept timesteps. Non-exhaustive: more spacings may be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Spacing {
     /// improved DDPM's section counts: the T timesteps are cut into `len()` equal sections and
     /// section i keeps `counts[i]` evenly strided steps (fractional stride, rounded half to
@@ -24,14 +25,15 @@ pub enum Spacing {
     /// smallest stride s that yields exactly N steps.
     DdimStride(usize),
     /// diffusers' `leading`: k · (T div N) + offset for k = 0..N (SD configs use offset 1).
+    /// Written `leadingN`, or `leadingN+OFFSET` when the offset is not 0 (`leading50+1`).
     Leading {
         /// Number of steps N.
         steps: usize,
         /// diffusers' `steps_offset`.
         offset: usize,
     },
-    /// diffusers' `trailing`: round(T − k · T/N) − 1 for k = 0..N, so the last training
-    /// timestep T − 1 is always visited.
+    /// diffusers' `trailing`: round(T + k·δ) − 1 for k = 0..N with numpy's step
+    /// δ = (T − T/N) − T (≈ −T/N), so the last training timestep T − 1 is always visited.
     Trailing {
         /// Number of steps N.
         steps: usize,
@@ -80,10 +82,15 @@ impl Spacing {
             }
             Self::Trailing { steps } => {
                 check_count(*steps, t, self)?;
-                // numpy's arange(T, 0, -T/N) computes T + k·(−T/N); each value is ≥ T/N ≥ 1.
+                // diffusers: round(arange(T, 0, −T/N)) − 1. numpy's arange does not step by
+                // −T/N itself but by δ = (T − T/N) − T, and its k-th value is T + k·δ; δ differs
+                // from −T/N in the last bits, which decides the rounding of values that land
+                // on .5 (N = 48, 96, …), so δ is computed the same way here. Every value is
+                // at least about T/N ≥ 1 and rounds to ≥ 1, so the − 1 cannot underflow.
                 let ratio = t as f64 / *steps as f64;
+                let delta = (t as f64 - ratio) - t as f64;
                 (0..*steps)
-                    .map(|k| (t as f64 + k as f64 * -ratio).round_ties_even() as usize - 1)
+                    .map(|k| (t as f64 + k as f64 * delta).round_ties_even() as usize - 1)
                     .collect()
             }
             Self::Linspace { steps } => {
@@ -136,7 +143,7 @@ fn check_count(steps: usize, num_timesteps: usize, spacing: &Spacing) -> Result<
 /// round-half-to-even are kept, so the kept steps are the same integers).
 fn sections(num_timesteps: usize, counts: &[usize]) -> Result<Vec<usize>> {
     if counts.is_empty() {
-        return Err(SamplerError::UnknownSpacing {
+        return Err(SamplerError::NoSteps {
             spec: String::new(),
         });
     }
@@ -154,7 +161,8 @@ fn sections(num_timesteps: usize, counts: &[usize]) -> Result<Vec<usize>> {
     for (i, &count) in counts.iter().enumerate() {
         let size = size_per + usize::from(i < extra);
         if size < count {
-            return Err(SamplerError::TooManySteps {
+            return Err(SamplerError::SectionTooSmall {
+                section: i,
                 requested: count,
                 available: size,
             });
@@ -177,7 +185,8 @@ fn sections(num_timesteps: usize, counts: &[usize]) -> Result<Vec<usize>> {
 impl FromStr for Spacing {
     type Err = SamplerError;
 
-    /// Parses `"50"`, `"10,15,20"`, `"ddim50"`, `"leading50"`, `"trailing50"`, `"linspace50"`.
+    /// Parses `"50"`, `"10,15,20"`, `"ddim50"`, `"leading50"`, `"leading50+1"` (with
+    /// `steps_offset` 1), `"trailing50"`, `"linspace50"`: the forms `Display` writes.
     fn from_str(spec: &str) -> Result<Self> {
         let unknown = || SamplerError::UnknownSpacing {
             spec: spec.to_string(),
@@ -193,10 +202,11 @@ impl FromStr for Spacing {
             return Ok(Self::DdimStride(count(rest)?));
         }
         if let Some(rest) = s.strip_prefix("leading") {
-            return Ok(Self::Leading {
-                steps: count(rest)?,
-                offset: 0,
-            });
+            let (steps, offset) = match rest.split_once('+') {
+                Some((steps, offset)) => (count(steps)?, count(offset)?),
+                None => (count(rest)?, 0),
+            };
+            return Ok(Self::Leading { steps, offset });
         }
         if let Some(rest) = s.strip_prefix("trailing") {
             return Ok(Self::Trailing {
@@ -225,7 +235,7 @@ impl fmt::Display for Spacing {
             }
             Self::DdimStride(n) => write!(f, "ddim{n}"),
             Self::Leading { steps, offset: 0 } => write!(f, "leading{steps}"),
-            Self::Leading { steps, offset } => write!(f, "leading{steps} (offset {offset})"),
+            Self::Leading { steps, offset } => write!(f, "leading{steps}+{offset}"),
             Self::Trailing { steps } => write!(f, "trailing{steps}"),
             Self::Linspace { steps } => write!(f, "linspace{steps}"),
         }
@@ -238,6 +248,8 @@ impl fmt::Display for Spacing {
 /// Every table is derived from the kept ᾱ's, exactly as improved DDPM's `SpacedDiffusion`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpacedSchedule {
+    num_train_timesteps: usize,
+    training_alpha_cumprod_0: f64,
     timesteps: Vec<usize>,
     betas: Vec<f64>,
     alphas_cumprod: Vec<f64>,
@@ -289,6 +301,8 @@ impl SpacedSchedule {
             coef2.push((1.0 - a_prev) * (1.0 - b).sqrt() / (1.0 - a));
         }
         Ok(Self {
+            num_train_timesteps: base.num_timesteps(),
+            training_alpha_cumprod_0: base.alphas_cumprod()[0],
             timesteps: kept,
             betas,
             alphas_cumprod,
@@ -318,6 +332,43 @@ impl SpacedSchedule {
     pub fn timestep(&self, index: usize) -> Result<usize> {
         self.check(index)?;
         Ok(self.timesteps[index])
+    }
+
+    /// T, the number of training timesteps of the base schedule.
+    pub fn num_train_timesteps(&self) -> usize {
+        self.num_train_timesteps
+    }
+
+    /// ᾱ of training timestep 0, kept or not: the value diffusers' DDIM steps to at the end
+    /// with `set_alpha_to_one = false` ([`FinalAlpha::TrainingStepZero`](crate::ddim::FinalAlpha)).
+    pub fn training_alpha_cumprod_0(&self) -> f64 {
+        self.training_alpha_cumprod_0
+    }
+
+    /// The step index whose timestep is exactly `timestep`, if that timestep is kept.
+    pub fn index_of(&self, timestep: usize) -> Option<usize> {
+        self.timesteps.binary_search(&timestep).ok()
+    }
+
+    /// The index of the largest kept timestep ≤ `timestep`: where a run that should start at
+    /// an arbitrary training timestep t (partial-noise restoration "from t") begins on this
+    /// grid. Running from there takes `index + 1` steps. `timestep` must be a training
+    /// timestep (< T) and not lie below the first kept one.
+    pub fn index_at_or_below(&self, timestep: usize) -> Result<usize> {
+        if timestep >= self.num_train_timesteps {
+            return Err(SamplerError::TimestepOutOfRange {
+                timestep,
+                len: self.num_train_timesteps,
+            });
+        }
+        // Kept timesteps ≤ t form a prefix; its length is one past the wanted index.
+        match self.timesteps.partition_point(|&s| s <= timestep) {
+            0 => Err(SamplerError::BeforeFirstStep {
+                timestep,
+                first: self.timesteps[0],
+            }),
+            count => Ok(count - 1),
+        }
     }
 
     /// Respaced β'_i = 1 − ᾱ_i / ᾱ_{i−1}.
@@ -373,8 +424,8 @@ impl SpacedSchedule {
 
     pub(crate) fn check(&self, index: usize) -> Result<()> {
         if index >= self.len() {
-            return Err(SamplerError::TimestepOutOfRange {
-                timestep: index,
+            return Err(SamplerError::StepIndexOutOfRange {
+                index,
                 len: self.len(),
             });
         }
@@ -415,11 +466,20 @@ mod tests {
             "linspace7".parse::<Spacing>().unwrap(),
             Spacing::Linspace { steps: 7 }
         );
+        assert_eq!(
+            "leading50+1".parse::<Spacing>().unwrap(),
+            Spacing::Leading {
+                steps: 50,
+                offset: 1
+            }
+        );
         for s in [
             "50",
             "10,15,20",
             "ddim25",
             "leading50",
+            "leading50+1",
+            "leading10+20",
             "trailing7",
             "linspace7",
         ] {
@@ -439,6 +499,11 @@ mod tests {
             "5.5",
             "uniform50",
             "leading",
+            "leading+1",
+            "leading50+",
+            "leading50+1+1",
+            "leading50 (offset 1)",
+            "trailing50+1",
         ] {
             let err = bad.parse::<Spacing>().unwrap_err();
             assert!(
@@ -464,11 +529,33 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             section,
-            SamplerError::TooManySteps {
+            SamplerError::SectionTooSmall {
+                section: 1,
                 requested: 400,
                 available: 333
             }
         ));
+        assert!(
+            section
+                .to_string()
+                .starts_with("cannot take 400 steps from section 1 of 333 timesteps"),
+            "{section}"
+        );
+        assert!(matches!(
+            Spacing::Sections(vec![]).timesteps(1000),
+            Err(SamplerError::NoSteps { .. })
+        ));
+        let spaced =
+            SpacedSchedule::new(&NoiseSchedule::stable_diffusion(), &Spacing::paper()).unwrap();
+        let err = spaced.timestep(50).unwrap_err();
+        assert!(matches!(
+            err,
+            SamplerError::StepIndexOutOfRange { index: 50, len: 50 }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "step index 50 is out of range: the spaced schedule keeps 50 steps"
+        );
         for spacing in [
             Spacing::Leading {
                 steps: 1001,
@@ -506,6 +593,15 @@ mod tests {
     }
 
     #[test]
+    fn trailing_rounds_like_numpy_arange() {
+        // 1000 − k·(1000/48) is exactly 937.5 at k = 3, which rounds to 938 (timestep 937);
+        // numpy's step δ = (1000 − 1000/48) − 1000 gives 937.4999999999999 there, so diffusers
+        // keeps timestep 936.
+        let steps = Spacing::Trailing { steps: 48 }.timesteps(1000).unwrap();
+        assert_eq!(steps[48 - 1 - 3], 936);
+    }
+
+    #[test]
     fn trailing_keeps_exactly_n_steps_where_numpy_arange_overshoots() {
         // diffusers' arange(1000, 0, -1000/61) yields 62 values, the last one −1.
         let steps = Spacing::Trailing { steps: 61 }.timesteps(1000).unwrap();
@@ -525,6 +621,46 @@ mod tests {
             assert!((product - expected).abs() < 1e-14, "step {i}");
         }
         assert_eq!(spaced.posterior_variance()[0], 0.0);
+    }
+
+    #[test]
+    fn arbitrary_timesteps_start_at_the_kept_step_at_or_below() {
+        let base = NoiseSchedule::stable_diffusion();
+        let spaced = SpacedSchedule::new(&base, &Spacing::paper()).unwrap();
+        // Kept: 0, 20, 41, 61, …, 979, 999.
+        assert_eq!(spaced.num_train_timesteps(), 1000);
+        assert_eq!(spaced.index_of(41), Some(2));
+        assert_eq!(spaced.index_of(42), None);
+        assert_eq!(spaced.index_at_or_below(41).unwrap(), 2);
+        assert_eq!(spaced.index_at_or_below(60).unwrap(), 2);
+        assert_eq!(spaced.index_at_or_below(0).unwrap(), 0);
+        assert_eq!(spaced.index_at_or_below(999).unwrap(), 49);
+        assert_eq!(spaced.index_at_or_below(998).unwrap(), 48);
+        for t in 0..1000 {
+            let i = spaced.index_at_or_below(t).unwrap();
+            assert!(spaced.timesteps()[i] <= t);
+            assert!(spaced.timesteps().get(i + 1).is_none_or(|&next| next > t));
+        }
+        assert!(matches!(
+            spaced.index_at_or_below(1000),
+            Err(SamplerError::TimestepOutOfRange {
+                timestep: 1000,
+                len: 1000
+            })
+        ));
+        // SD's `leading` grid with offset 1 starts at timestep 1: nothing is kept at or below 0.
+        let leading = Spacing::Leading {
+            steps: 50,
+            offset: 1,
+        };
+        let sd = SpacedSchedule::new(&base, &leading).unwrap();
+        assert!(matches!(
+            sd.index_at_or_below(0),
+            Err(SamplerError::BeforeFirstStep {
+                timestep: 0,
+                first: 1
+            })
+        ));
     }
 
     #[test]

@@ -4,13 +4,13 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorCreationOptions};
 
-use crate::ddim::{check_eta, ddim_step};
+use crate::ddim::{FinalAlpha, check_eta, ddim_step};
 use crate::ddpm::{VarianceType, ddpm_step};
 use crate::denoiser::Denoiser;
 use crate::error::{Result, SamplerError};
 use crate::guidance::Guidance;
 use crate::noise::NoiseRng;
-use crate::prediction::{PredictionType, eps_from_x0};
+use crate::prediction::{PredictionType, check_noise, eps_from_x0};
 use crate::respace::{SpacedSchedule, Spacing};
 use crate::schedule::NoiseSchedule;
 
@@ -23,7 +23,19 @@ pub enum Method {
     Ddim {
         /// 0: deterministic; 1: DDPM-like variance.
         eta: f64,
+        /// What the last step steps to (diffusers' `set_alpha_to_one`).
+        final_alpha: FinalAlpha,
     },
+}
+
+impl Method {
+    /// DDIM with η and ᾱ = 1 after the last step (improved DDPM's DDIM).
+    pub fn ddim(eta: f64) -> Self {
+        Self::Ddim {
+            eta,
+            final_alpha: FinalAlpha::One,
+        }
+    }
 }
 
 /// What one step produced.
@@ -35,8 +47,9 @@ pub struct StepOutput<B: Backend, const D: usize> {
     pub pred_x0: Tensor<B, D>,
 }
 
-/// Where a run starts.
+/// Where a run starts. Non-exhaustive: more starting points may be added.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Init<B: Backend, const D: usize> {
     /// Pure N(0, I) noise at the last kept step; every step runs.
     Noise {
@@ -53,7 +66,19 @@ pub enum Init<B: Backend, const D: usize> {
         /// Number of steps to run, 1..=N.
         steps: usize,
     },
-    /// An already noisy latent at kept step `steps − 1`; the last `steps` steps run.
+    /// A clean latent, to be restored from an arbitrary training timestep t (0..T): it is
+    /// noised by eq. 1 to the largest kept timestep ≤ t, and the run goes on from there (see
+    /// [`SpacedSchedule::index_at_or_below`]). When t is itself kept this is exactly
+    /// `Latent` with `steps` = its index + 1.
+    LatentAtTimestep {
+        /// The clean latent x₀.
+        latent: Tensor<B, D>,
+        /// The training timestep t to start from.
+        timestep: usize,
+    },
+    /// An already noisy latent at kept step `steps − 1`; the last `steps` steps run. For x
+    /// at a kept training timestep t, `steps` is `index_of(t)` + 1
+    /// ([`SpacedSchedule::index_of`]).
     Noisy {
         /// x at that step.
         x_t: Tensor<B, D>,
@@ -62,8 +87,10 @@ pub enum Init<B: Backend, const D: usize> {
     },
 }
 
-/// What the per-step callback sees, after the step.
+/// What the per-step callback sees, after the step. Non-exhaustive, so that fields can be
+/// added without breaking callbacks.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StepInfo<'a, B: Backend, const D: usize> {
     /// Steps done so far, 1..=total (for progress bars).
     pub step: usize,
@@ -96,7 +123,7 @@ impl Sampler {
         prediction: PredictionType,
         method: Method,
     ) -> Result<Self> {
-        if let Method::Ddim { eta } = method {
+        if let Method::Ddim { eta, .. } = method {
             check_eta(eta)?;
         }
         Ok(Self {
@@ -174,6 +201,7 @@ impl Sampler {
                 got: model_output.dims().to_vec(),
             });
         }
+        check_noise(&x_t, noise.as_ref())?;
         let alpha_bar = self.schedule.alphas_cumprod()[index];
         let mut x0 = self
             .prediction
@@ -185,13 +213,21 @@ impl Sampler {
             Method::Ddpm(variance) => {
                 ddpm_step(&self.schedule, index, x_t, x0.clone(), variance, noise)?
             }
-            Method::Ddim { eta } => {
+            Method::Ddim { eta, final_alpha } => {
                 // With clipping, ε is re-derived from the clipped x̂₀ so the two stay consistent.
                 let eps = match self.clip_x0 {
                     None => self.prediction.to_eps(x_t, model_output, alpha_bar)?,
                     Some(_) => eps_from_x0(x_t, x0.clone(), alpha_bar)?,
                 };
-                ddim_step(&self.schedule, index, x0.clone(), eps, eta, noise)?
+                ddim_step(
+                    &self.schedule,
+                    index,
+                    x0.clone(),
+                    eps,
+                    eta,
+                    final_alpha,
+                    noise,
+                )?
             }
         };
         Ok(StepOutput {
@@ -203,7 +239,7 @@ impl Sampler {
     fn needs_noise(&self) -> bool {
         match self.method {
             Method::Ddpm(_) => true,
-            Method::Ddim { eta } => eta > 0.0,
+            Method::Ddim { eta, .. } => eta > 0.0,
         }
     }
 
@@ -223,7 +259,13 @@ impl Sampler {
         let mut rng = NoiseRng::new(seed);
         let n = self.schedule.len();
         let check_steps = |steps: usize| {
-            if steps == 0 || steps > n {
+            if steps == 0 {
+                Err(SamplerError::InvalidOption {
+                    name: "steps",
+                    value: 0.0,
+                    reason: "a run takes at least one step",
+                })
+            } else if steps > n {
                 Err(SamplerError::TooManySteps {
                     requested: steps,
                     available: n,
@@ -232,16 +274,21 @@ impl Sampler {
                 Ok(steps)
             }
         };
+        // Eq. 1 at kept step `steps − 1`, with the run's first noise draw.
+        let noised = |rng: &mut NoiseRng, latent: Tensor<B, D>, steps: usize| {
+            let a = self.schedule.alphas_cumprod()[steps - 1];
+            let noise = rng.gaussian_like(&latent);
+            latent.mul_scalar(a.sqrt()) + noise.mul_scalar((1.0 - a).sqrt())
+        };
         let (mut x, total) = match init {
             Init::Noise { shape, options } => (rng.gaussian(shape, options), n),
             Init::Latent { latent, steps } => {
                 let steps = check_steps(steps)?;
-                let a = self.schedule.alphas_cumprod()[steps - 1];
-                let noise = rng.gaussian_like(&latent);
-                (
-                    latent.mul_scalar(a.sqrt()) + noise.mul_scalar((1.0 - a).sqrt()),
-                    steps,
-                )
+                (noised(&mut rng, latent, steps), steps)
+            }
+            Init::LatentAtTimestep { latent, timestep } => {
+                let steps = self.schedule.index_at_or_below(timestep)? + 1;
+                (noised(&mut rng, latent, steps), steps)
             }
             Init::Noisy { x_t, steps } => (x_t, check_steps(steps)?),
         };

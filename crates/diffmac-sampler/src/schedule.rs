@@ -89,6 +89,14 @@ impl BetaSchedule {
                 beta_end,
             } => linspace(*beta_start, *beta_end, num_timesteps),
             Self::Cosine { max_beta } => {
+                // The uncapped last β is 1 (ᾱ(1) = cos²(π/2) = 0), so the cap decides whether
+                // ᾱ_{T−1} stays positive.
+                if !(*max_beta > 0.0 && *max_beta < 1.0) {
+                    return Err(SamplerError::InvalidSchedule(format!(
+                        "cosine max_beta = {max_beta} must lie in (0, 1): at 1 the last ᾱ is 0 \
+                         and x̂₀ = x_t / √ᾱ divides by zero"
+                    )));
+                }
                 let alpha_bar = |t: f64| {
                     ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
                         .cos()
@@ -150,7 +158,8 @@ impl NoiseSchedule {
             .expect("the SD schedule is valid")
     }
 
-    /// Builds the schedule from explicit betas; each must lie in (0, 1].
+    /// Builds the schedule from explicit betas; each must lie in (0, 1). β = 1 is refused:
+    /// it makes every later ᾱ 0, and the x̂₀ of eq. 5 divides by √ᾱ.
     pub fn from_betas(betas: Vec<f64>) -> Result<Self> {
         if betas.is_empty() {
             return Err(SamplerError::InvalidSchedule("no betas".into()));
@@ -158,10 +167,10 @@ impl NoiseSchedule {
         if let Some((t, b)) = betas
             .iter()
             .enumerate()
-            .find(|(_, b)| !(**b > 0.0 && **b <= 1.0))
+            .find(|(_, b)| !(**b > 0.0 && **b < 1.0))
         {
             return Err(SamplerError::InvalidSchedule(format!(
-                "beta[{t}] = {b} is outside (0, 1]"
+                "beta[{t}] = {b} is outside (0, 1)"
             )));
         }
         let mut product = 1.0;
@@ -227,9 +236,29 @@ mod tests {
     fn rejects_betas_outside_the_unit_interval() {
         assert!(NoiseSchedule::from_betas(vec![0.1, 0.0]).is_err());
         assert!(NoiseSchedule::from_betas(vec![0.1, 1.5]).is_err());
+        // β = 1 would make ᾱ 0 and eq. 5 divide by √0.
+        let err = NoiseSchedule::from_betas(vec![0.1, 1.0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid beta schedule: beta[1] = 1 is outside (0, 1)"
+        );
+        assert!(NoiseSchedule::from_betas(vec![0.1, 0.999]).is_ok());
         assert!(NoiseSchedule::from_betas(vec![0.1, f64::NAN]).is_err());
         assert!(NoiseSchedule::from_betas(vec![]).is_err());
         assert!(NoiseSchedule::new(&BetaSchedule::Explicit(vec![0.1]), 2).is_err());
+    }
+
+    #[test]
+    fn cosine_cap_must_keep_the_last_alpha_positive() {
+        for max_beta in [1.0, 0.0, 1.5, f64::NAN] {
+            let err = NoiseSchedule::new(&BetaSchedule::Cosine { max_beta }, 1000).unwrap_err();
+            assert!(
+                matches!(&err, SamplerError::InvalidSchedule(m) if m.contains("max_beta")),
+                "{max_beta}: {err}"
+            );
+        }
+        let s = NoiseSchedule::new(&BetaSchedule::cosine(), 1000).unwrap();
+        assert!(s.alphas_cumprod()[999] > 0.0);
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn exact_moments(spaced: &SpacedSchedule, method: Method) -> (f64, f64) {
                 };
                 (c1 * k + c2, c1 * b, var)
             }
-            Method::Ddim { eta } => {
+            Method::Ddim { eta, .. } => {
                 let sigma =
                     eta * ((1.0 - ab_prev) / (1.0 - ab)).sqrt() * (1.0 - ab / ab_prev).sqrt();
                 // ε̂ = (x − √ᾱ x̂₀) / √(1 − ᾱ), affine in x too.
@@ -136,12 +136,8 @@ fn full_ddpm_recovers_the_data_distribution() {
 fn full_ddim_recovers_the_data_distribution_from_v() {
     // Deterministic DDIM with a v-predictor over all steps; the closed form puts its variance
     // 0.5 % low and its mean 0.017 low (SD's schedule ends at ᾱ ≈ 0.005, not pure noise).
-    let ((mean, var), (exact_mean, exact_var)) = run(
-        "1000",
-        Method::Ddim { eta: 0.0 },
-        PredictionType::VPrediction,
-        2,
-    );
+    let ((mean, var), (exact_mean, exact_var)) =
+        run("1000", Method::ddim(0.0), PredictionType::VPrediction, 2);
     let (mean_tol, var_rel_tol) = tolerances(S * S);
     println!(
         "1000-step DDIM: mean {mean:.4} (exact {exact_mean:.4}), variance {var:.4} (exact {exact_var:.4})"
@@ -168,8 +164,8 @@ fn paper_sampler_lands_where_the_closed_form_says() {
             PredictionType::Sample,
             4,
         ),
-        (Method::Ddim { eta: 0.0 }, PredictionType::Epsilon, 5),
-        (Method::Ddim { eta: 1.0 }, PredictionType::VPrediction, 6),
+        (Method::ddim(0.0), PredictionType::Epsilon, 5),
+        (Method::ddim(1.0), PredictionType::VPrediction, 6),
     ] {
         let ((mean, var), (exact_mean, exact_var)) = run("50", method, prediction, seed);
         let (mean_tol, var_rel_tol) = tolerances(exact_var);

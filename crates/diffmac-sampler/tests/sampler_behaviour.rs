@@ -4,10 +4,12 @@ mod common;
 
 use burn::tensor::{DType, Tensor};
 use common::{B, max_abs_err, tensor, values};
+use diffmac_sampler::ddim::ddim_step;
+use diffmac_sampler::ddpm::ddpm_step;
 use diffmac_sampler::prediction::{eps_from_v, eps_from_x0, v_from_x0_eps, x0_from_v};
 use diffmac_sampler::{
-    Condition, Denoiser, Guidance, Init, Method, NoiseRng, NoiseSchedule, PredictionType, Sampler,
-    SamplerError, Spacing, VarianceType, add_noise, x0_from_eps,
+    Condition, Denoiser, FinalAlpha, Guidance, Init, Method, NoiseRng, NoiseSchedule,
+    PredictionType, Sampler, SamplerError, Spacing, VarianceType, add_noise, x0_from_eps,
 };
 
 const SHAPE: [usize; 4] = [2, 4, 8, 8];
@@ -43,10 +45,7 @@ impl Denoiser<B, 4> for Recorder {
 
 #[test]
 fn equal_seeds_give_equal_samples() {
-    for method in [
-        Method::Ddpm(VarianceType::FixedSmall),
-        Method::Ddim { eta: 0.5 },
-    ] {
+    for method in [Method::Ddpm(VarianceType::FixedSmall), Method::ddim(0.5)] {
         let sampler = Sampler::new(
             Sampler::paper().schedule().clone(),
             PredictionType::Epsilon,
@@ -123,6 +122,31 @@ fn guidance_scale_one_costs_one_call_per_step() {
 }
 
 #[test]
+fn guidance_scale_zero_makes_only_the_unconditional_call() {
+    let x = NoiseRng::new(3).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
+    let mut model = Recorder::default();
+    let out = Guidance::new(0.0)
+        .unwrap()
+        .predict(&mut model, x.clone(), 500);
+    assert_eq!(model.calls, vec![(500, Condition::Unconditional)]);
+    assert!(max_abs_err(&values(out), &values(x.mul_scalar(0.1))) < 1e-12);
+    assert!(!Guidance::new(0.0).unwrap().is_active());
+
+    let mut model = Recorder::default();
+    Sampler::paper()
+        .with_guidance(Guidance::new(0.0).unwrap())
+        .sample(&mut model, noise_init(DType::F32), 0, |_| {})
+        .unwrap();
+    assert_eq!(model.calls.len(), 50);
+    assert!(
+        model
+            .calls
+            .iter()
+            .all(|(_, c)| *c == Condition::Unconditional)
+    );
+}
+
+#[test]
 fn guidance_combines_the_two_branches() {
     let x = NoiseRng::new(3).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
     let guided = Guidance::new(4.0)
@@ -159,23 +183,42 @@ fn starting_from_a_latent_runs_only_the_last_steps() {
     assert_eq!(model.calls.len(), 20);
     assert_eq!(model.calls[0].0, sampler.schedule().timesteps()[19]);
 
-    // A latent noised by hand at the same step, given as `Noisy`, gives the same first call.
-    let mut model = Recorder::default();
-    sampler
-        .sample(
-            &mut model,
-            Init::Noisy {
-                x_t: latent.clone(),
-                steps: 1,
-            },
-            0,
-            |_| {},
-        )
-        .unwrap();
-    assert_eq!(model.calls, vec![(0, Condition::Conditional)]);
+    // A latent noised by hand at the same step (eq. 1 with the seed's first draw), given as
+    // `Noisy`, gives the same first call: same timestep, same input. With deterministic DDIM
+    // after it the whole run is the same too.
+    let ddim = Sampler::new(
+        sampler.schedule().clone(),
+        PredictionType::Epsilon,
+        Method::ddim(0.0),
+    )
+    .unwrap();
+    let latent64 = NoiseRng::new(1).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
+    let run = |init: Init<B, 4>| {
+        let mut calls: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut model = |x: Tensor<B, 4>, t: usize| {
+            calls.push((t, values(x.clone())));
+            x.mul_scalar(0.2)
+        };
+        let out = ddim.sample(&mut model, init, 3, |_| {}).unwrap();
+        (calls, values(out))
+    };
+    let (latent_calls, latent_out) = run(Init::Latent {
+        latent: latent64.clone(),
+        steps,
+    });
+    let t = sampler.schedule().timesteps()[steps - 1];
+    let noise = NoiseRng::new(3).gaussian_like(&latent64);
+    let x_t = add_noise(&NoiseSchedule::stable_diffusion(), latent64, noise, &[t, t]).unwrap();
+    let (noisy_calls, noisy_out) = run(Init::Noisy { x_t, steps });
+    assert_eq!(latent_calls.len(), steps);
+    assert_eq!(noisy_calls.len(), steps);
+    assert_eq!(latent_calls[0].0, t);
+    assert_eq!(noisy_calls[0].0, t);
+    assert!(max_abs_err(&latent_calls[0].1, &noisy_calls[0].1) < 1e-12);
+    assert!(max_abs_err(&latent_out, &noisy_out) < 1e-12);
 
-    for steps in [0, 51] {
-        let err = sampler
+    let start = |steps: usize| {
+        sampler
             .sample(
                 &mut Recorder::default(),
                 Init::Latent {
@@ -185,12 +228,24 @@ fn starting_from_a_latent_runs_only_the_last_steps() {
                 0,
                 |_| {},
             )
-            .unwrap_err();
-        assert!(
-            matches!(err, SamplerError::TooManySteps { available: 50, .. }),
-            "{err}"
-        );
-    }
+            .unwrap_err()
+    };
+    let err = start(51);
+    assert!(
+        matches!(
+            err,
+            SamplerError::TooManySteps {
+                requested: 51,
+                available: 50
+            }
+        ),
+        "{err}"
+    );
+    let err = start(0);
+    assert!(
+        matches!(err, SamplerError::InvalidOption { name: "steps", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -208,11 +263,7 @@ fn dtype_is_preserved() {
 fn invalid_options_are_rejected() {
     let schedule = Sampler::paper().schedule().clone();
     for eta in [-0.1, 1.5, f64::NAN] {
-        let err = Sampler::new(
-            schedule.clone(),
-            PredictionType::Epsilon,
-            Method::Ddim { eta },
-        );
+        let err = Sampler::new(schedule.clone(), PredictionType::Epsilon, Method::ddim(eta));
         assert!(matches!(
             err,
             Err(SamplerError::InvalidOption { name: "eta", .. })
@@ -223,15 +274,50 @@ fn invalid_options_are_rejected() {
     let x: Tensor<B, 4> = Tensor::zeros(SHAPE, &Default::default());
     assert!(matches!(
         Sampler::paper().step(50, x.clone(), x.clone(), None),
-        Err(SamplerError::TimestepOutOfRange {
-            timestep: 50,
-            len: 50
-        })
+        Err(SamplerError::StepIndexOutOfRange { index: 50, len: 50 })
     ));
     let other: Tensor<B, 4> = Tensor::zeros([1, 4, 8, 8], &Default::default());
     assert!(matches!(
-        Sampler::paper().step(3, x, other, None),
+        Sampler::paper().step(3, x.clone(), other.clone(), None),
         Err(SamplerError::ShapeMismatch { .. })
+    ));
+    // Noise of the wrong shape is an error, not a panic or a silent broadcast, for both step
+    // rules and for the step functions themselves (also at index 0, where it is not used).
+    let schedule = Sampler::paper().schedule().clone();
+    for method in [Method::Ddpm(VarianceType::FixedSmall), Method::ddim(0.5)] {
+        let sampler = Sampler::new(schedule.clone(), PredictionType::Epsilon, method).unwrap();
+        for index in [0, 3] {
+            let err = sampler
+                .step(index, x.clone(), x.clone(), Some(other.clone()))
+                .unwrap_err();
+            assert!(
+                matches!(err, SamplerError::ShapeMismatch { what: "noise", .. }),
+                "{method:?} at {index}: {err}"
+            );
+        }
+    }
+    assert!(matches!(
+        ddpm_step(
+            &schedule,
+            3,
+            x.clone(),
+            x.clone(),
+            VarianceType::FixedLarge,
+            Some(other.clone())
+        ),
+        Err(SamplerError::ShapeMismatch { what: "noise", .. })
+    ));
+    assert!(matches!(
+        ddim_step(
+            &schedule,
+            3,
+            x.clone(),
+            x,
+            1.0,
+            FinalAlpha::One,
+            Some(other)
+        ),
+        Err(SamplerError::ShapeMismatch { what: "noise", .. })
     ));
 }
 
@@ -246,6 +332,16 @@ fn errors_read_well() {
     assert_eq!(
         err.to_string(),
         "cannot take 2000 steps from a schedule of 1000 timesteps"
+    );
+    let err = Spacing::Sections(vec![]).timesteps(1000).unwrap_err();
+    assert_eq!(err.to_string(), "the spacing \"\" keeps no timestep");
+    let err = Spacing::Sections(vec![10, 400, 10])
+        .timesteps(1000)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot take 400 steps from section 1 of 333 timesteps"),
+        "{err}"
     );
 }
 
@@ -351,4 +447,71 @@ fn a_latent_is_noised_by_eq1_at_its_start_step() {
     let noise = NoiseRng::new(9).gaussian_like(&latent);
     let expected = add_noise(&base, latent, noise, &[t, t]).unwrap();
     assert!(max_abs_err(&values(x_t), &values(expected)) < 1e-12);
+}
+
+#[test]
+fn a_latent_can_start_at_any_training_timestep() {
+    // Timestep 500 is not on the paper's grid (…, 489, 510, …): the run starts at the kept
+    // timestep below it, from eq. 1's z_t there, and takes the steps from there down.
+    let base = NoiseSchedule::stable_diffusion();
+    let sampler = Sampler::paper();
+    let index = sampler.schedule().index_at_or_below(500).unwrap();
+    let kept = sampler.schedule().timesteps()[index];
+    assert!(kept <= 500 && sampler.schedule().timesteps()[index + 1] > 500);
+    let latent = NoiseRng::new(5).gaussian::<B, 4>(SHAPE, (&Default::default(), DType::F64));
+    let mut inputs: Vec<(Tensor<B, 4>, usize)> = Vec::new();
+    let mut model = |x: Tensor<B, 4>, t: usize| {
+        inputs.push((x.clone(), t));
+        x.zeros_like()
+    };
+    let mut total = 0;
+    let from_t = sampler
+        .sample(
+            &mut model,
+            Init::LatentAtTimestep {
+                latent: latent.clone(),
+                timestep: 500,
+            },
+            9,
+            |info| total = info.total,
+        )
+        .unwrap();
+    assert_eq!(total, index + 1);
+    assert_eq!(inputs.len(), index + 1);
+    assert_eq!(inputs[0].1, kept);
+    assert_eq!(inputs.last().unwrap().1, 0);
+    let noise = NoiseRng::new(9).gaussian_like(&latent);
+    let expected = add_noise(&base, latent.clone(), noise, &[kept, kept]).unwrap();
+    assert!(max_abs_err(&values(inputs[0].0.clone()), &values(expected)) < 1e-12);
+
+    // The same run as `Latent` with the step count of that index.
+    let mut model = |x: Tensor<B, 4>, _: usize| x.zeros_like();
+    let by_steps = sampler
+        .sample(
+            &mut model,
+            Init::Latent {
+                latent: latent.clone(),
+                steps: index + 1,
+            },
+            9,
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(values(from_t), values(by_steps));
+
+    let err = sampler
+        .sample(
+            &mut Recorder::default(),
+            Init::LatentAtTimestep {
+                latent,
+                timestep: 1000,
+            },
+            0,
+            |_| {},
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, SamplerError::TimestepOutOfRange { timestep: 1000, .. }),
+        "{err}"
+    );
 }

@@ -1,8 +1,8 @@
 //! Reading diffusers' `scheduler_config.json`.
 
 use diffmac_sampler::{
-    BetaSchedule, NoiseSchedule, PredictionType, SamplerError, SchedulerConfig, Spacing,
-    VarianceType,
+    BetaSchedule, FinalAlpha, Method, NoiseSchedule, PredictionType, SamplerError, SchedulerConfig,
+    Spacing, VarianceType,
 };
 
 const SD21_BASE: &str = concat!(
@@ -35,8 +35,27 @@ fn sd21_base_config_gives_the_sd_schedule() {
         config.spacing(50).unwrap().timesteps(1000).unwrap()[..3],
         [1, 21, 41]
     );
-    assert_eq!(config.clip_x0(), None);
+    // Written and read back as `leading50+1`, so it can be passed around as text.
+    assert_eq!(config.spacing(50).unwrap().to_string(), "leading50+1");
+    assert_eq!(
+        "leading50+1".parse::<Spacing>().unwrap(),
+        config.spacing(50).unwrap()
+    );
+    assert_eq!(config.clip_x0().unwrap(), None);
     assert_eq!(config.variance().unwrap(), VarianceType::FixedSmall);
+    // SD 2.1 sets `set_alpha_to_one: false`: its DDIM ends at ᾱ₀, not at 1; DDPM is as ever.
+    assert_eq!(config.set_alpha_to_one, Some(false));
+    assert_eq!(
+        config.ddim(0.0).unwrap(),
+        Method::Ddim {
+            eta: 0.0,
+            final_alpha: FinalAlpha::TrainingStepZero
+        }
+    );
+    assert_eq!(
+        config.ddpm().unwrap(),
+        Method::Ddpm(VarianceType::FixedSmall)
+    );
 }
 
 #[test]
@@ -50,7 +69,8 @@ fn missing_keys_take_diffusers_defaults() {
             beta_end: 0.02
         }
     );
-    assert_eq!(config.clip_x0(), Some(1.0));
+    assert_eq!(config.clip_x0().unwrap(), Some(1.0));
+    assert_eq!(config.ddim(0.5).unwrap(), Method::ddim(0.5));
     assert_eq!(
         config.spacing(10).unwrap(),
         Spacing::Leading {
@@ -73,7 +93,7 @@ fn v_prediction_and_other_options_are_read() {
     assert_eq!(config.noise_schedule().unwrap().num_timesteps(), 100);
     assert_eq!(config.spacing(4).unwrap(), Spacing::Trailing { steps: 4 });
     assert_eq!(config.variance().unwrap(), VarianceType::FixedLarge);
-    assert_eq!(config.clip_x0(), Some(2.5));
+    assert_eq!(config.clip_x0().unwrap(), Some(2.5));
 
     let explicit = SchedulerConfig::from_json_str(
         r#"{"trained_betas": [0.1, 0.2], "num_train_timesteps": 2}"#,
@@ -105,6 +125,14 @@ fn unknown_values_are_clear_errors() {
     assert!(matches!(
         bad(r#"{"rescale_betas_zero_snr": true}"#).noise_schedule(),
         Err(SamplerError::Unsupported(_))
+    ));
+    assert!(matches!(
+        bad(r#"{"thresholding": true}"#).clip_x0(),
+        Err(SamplerError::Unsupported(option)) if option == "thresholding = true"
+    ));
+    assert!(matches!(
+        bad("{}").ddim(2.0),
+        Err(SamplerError::InvalidOption { name: "eta", .. })
     ));
     assert!(matches!(
         SchedulerConfig::from_json_str(r#"{"beta_start": "small"}"#),
