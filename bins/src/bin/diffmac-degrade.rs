@@ -19,6 +19,7 @@ use diffmac_cli::{init_logging, progress_bar};
 #[derive(Debug, Parser)]
 #[command(
     version,
+    override_usage = "diffmac-degrade --input FILE|DIR --output DIR [--seed N] [--config FILE] [--size 512] [OPTIONS]",
     after_help = "Example: diffmac-degrade --input examples/faces --output out/degraded --seed 7"
 )]
 struct Args {

@@ -36,16 +36,20 @@ fn input(f: &Value) -> Rgb32FImage {
     image(w, h, floats(&f["image"]))
 }
 
+fn blur_params(case: &Value) -> BlurParams {
+    BlurParams {
+        kernel_size: case["kernel_size"].as_u64().unwrap() as usize,
+        sigma_x: case["sigma_x"].as_f64().unwrap(),
+        sigma_y: case["sigma_y"].as_f64().unwrap(),
+        rotation: case["rotation"].as_f64().unwrap(),
+    }
+}
+
 #[test]
 fn kernels_match_basicsr() {
     let f = fixture();
     for case in f["blur"].as_array().unwrap() {
-        let params = BlurParams {
-            kernel_size: case["kernel_size"].as_u64().unwrap() as usize,
-            sigma_x: case["sigma_x"].as_f64().unwrap(),
-            sigma_y: case["sigma_y"].as_f64().unwrap(),
-            rotation: case["rotation"].as_f64().unwrap(),
-        };
+        let params = blur_params(case);
         let ours = Kernel2d::gaussian(&params);
         let reference: Vec<f64> = case["kernel"]
             .as_array()
@@ -68,12 +72,7 @@ fn blur_matches_cv2_filter2d() {
     let f = fixture();
     let src = input(&f);
     for case in f["blur"].as_array().unwrap() {
-        let params = BlurParams {
-            kernel_size: case["kernel_size"].as_u64().unwrap() as usize,
-            sigma_x: case["sigma_x"].as_f64().unwrap(),
-            sigma_y: case["sigma_y"].as_f64().unwrap(),
-            rotation: case["rotation"].as_f64().unwrap(),
-        };
+        let params = blur_params(case);
         let ours = blur(&src, &Kernel2d::gaussian(&params));
         let err = max_abs_diff(ours.as_raw(), &floats(&case["blurred"]));
         assert!(err < 1e-5, "{}: blur max abs error {err}", case["name"]);
