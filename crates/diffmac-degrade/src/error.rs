@@ -34,6 +34,19 @@ pub enum DegradeError {
         /// The file concerned.
         path: PathBuf,
     },
+    /// The file is bigger than any image within the pixel limit can be.
+    #[error(
+        "{}: file is {bytes} bytes, more than an image within the pixel limit can need ({max_bytes}); raise --max-pixels to accept it",
+        path.display()
+    )]
+    FileTooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// Its size in bytes.
+        bytes: u64,
+        /// The largest size accepted.
+        max_bytes: u64,
+    },
     /// The image has more pixels than the configured limit allows.
     #[error(
         "{}: image is {width}x{height} = {} pixels, over the limit of {max_pixels} (raise --max-pixels to accept it)",
@@ -114,6 +127,7 @@ impl DegradeError {
             | Self::Decode { path, .. }
             | Self::Truncated { path }
             | Self::TooLarge { path, .. }
+            | Self::FileTooLarge { path, .. }
             | Self::TooSmall { path, .. }
             | Self::OutputExists { path }
             | Self::OutputClash { path, .. }

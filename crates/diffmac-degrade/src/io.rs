@@ -35,6 +35,17 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
         path: path.to_owned(),
         source,
     };
+    // No legitimate encoding of `max_pixels` pixels needs more than 16 bytes a pixel; refuse
+    // bigger files before reading them.
+    let max_bytes = max_pixels.saturating_mul(16).saturating_add(1 << 20);
+    let bytes_on_disk = std::fs::metadata(path).map_err(io_err)?.len();
+    if bytes_on_disk > max_bytes {
+        return Err(DegradeError::FileTooLarge {
+            path: path.to_owned(),
+            bytes: bytes_on_disk,
+            max_bytes,
+        });
+    }
     let bytes = std::fs::read(path).map_err(io_err)?;
     // Trust the content, not the extension: a text file named `.png` is not an image.
     let format = image::guess_format(&bytes).map_err(|_| DegradeError::NotAnImage {

@@ -157,6 +157,17 @@ fn oversized_images_are_refused_before_decoding() {
 }
 
 #[test]
+fn files_too_big_for_the_pixel_limit_are_refused_unread() {
+    let d = dir();
+    let path = d.path().join("huge.png");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(64 << 20).unwrap(); // sparse: 64 MiB that take no disk space
+    let err = load_image(&path, 1000).unwrap_err();
+    assert!(matches!(err, DegradeError::FileTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("huge.png"));
+}
+
+#[test]
 fn exif_orientation_is_applied() {
     let d = dir();
     let path = d.path().join("rotated.jpg");
