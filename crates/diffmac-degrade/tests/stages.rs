@@ -248,3 +248,26 @@ fn stages_that_are_off_leave_the_image_untouched() {
     .unwrap();
     assert_eq!(out, image);
 }
+
+#[test]
+fn eight_bit_images_go_through_the_same_pipeline() {
+    use diffmac_degrade::degrade_rgb8;
+    let hq32 = textured(64, 48);
+    let hq8 = image::DynamicImage::ImageRgb32F(hq32).to_rgb8();
+    let params = DegradationParams {
+        blur: Some(BlurParams::isotropic(41, 2.0)),
+        downsample: Some(DownsampleParams {
+            scale: 2.0,
+            interpolation: Interpolation::Bilinear,
+        }),
+        noise_sigma: None,
+        jpeg_quality: Some(80),
+    };
+    let lq8 = degrade_rgb8(&hq8, &params, &mut stream_rng(0, b"")).unwrap();
+    assert_eq!(lq8.dimensions(), (64, 48));
+    assert_ne!(lq8, hq8);
+    // Same result as the f32 path up to the 8-bit rounding of the input.
+    let hq_from8 = image::DynamicImage::ImageRgb8(hq8).to_rgb32f();
+    let lq32 = degrade(&hq_from8, &params, &mut stream_rng(0, b"")).unwrap();
+    assert_eq!(lq8, image::DynamicImage::ImageRgb32F(lq32).to_rgb8());
+}
