@@ -8,7 +8,8 @@
 //! | module | crate | what |
 //! |---|---|---|
 //! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation, image I/O, image ↔ tensor |
-//! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 modules (skeleton) |
+//! | [`face`] | `diffmac-face` | face detection (MTCNN), FFHQ alignment, paste-back |
+//! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck (skeleton) |
 //! | [`id`] | `diffmac-id` | identity encoder (skeleton) |
 //! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
@@ -17,6 +18,7 @@
 pub mod backend;
 
 pub use diffmac_degrade as degrade;
+pub use diffmac_face as face;
 pub use diffmac_id as id;
 pub use diffmac_ldm as ldm;
 pub use diffmac_mib as mib;

@@ -1,7 +1,43 @@
-//! Stable Diffusion 2.1 latent diffusion modules for DiffMAC: AutoencoderKL, UNet2DCondition, the CLIP text encoder and the Stage I AdaIN control.
+//! Stable Diffusion 2.1 latent diffusion modules for DiffMAC, generic over a Burn backend.
 //!
-//! **Status: skeleton.** This crate reserves its place in the workspace; nothing is implemented
-//! yet. It will hold the SD 2.1 VAE (encoder, quant_conv, DiagonalGaussian, decoder), the UNet with a per-encoder-block modulation hook, the CLIP text tower for the empty prompt, and diffusers-layout safetensors loading, all generic over a Burn backend.
+//! What works (each matched against diffusers / transformers on random-weight fixtures, f32):
+//! - [`vae::AutoencoderKL`]: encoder, `quant_conv` (its 8-channel output on its own via
+//!   [`vae::AutoencoderKL::moments`]), [`vae::DiagonalGaussian`] (mean, std, sampling with
+//!   given noise), `post_quant_conv`, decoder; latent scale factor from the config.
+//! - [`unet::UNet2DConditionModel`] as SD 2.1-base / 2.1-768 configure it, with
+//!   [`unet::UNet2DConditionModel::forward_modulated`]: a hook on the input of each encoder
+//!   block for the Stage I AdaIN control (eqs. 2–4).
+//! - [`clip::ClipTextModel`]: the CLIP text tower, with both the last and the penultimate
+//!   (final-LayerNorm'd) hidden states, and the empty prompt's token ids.
+//! - [`config`]: serde structs read from the real `config.json` files.
+//! - [`loader`]: diffusers-layout safetensors (f32 / f16 / bf16 files, converted to the
+//!   precision asked for) with errors naming the file and key for missing keys, unexpected
+//!   keys, wrong shapes and truncated files; parameter counts from shapes alone; writing a
+//!   loaded module back in the checkpoint's layout ([`loader::export`]).
+//! - [`single_file`]: the original single-file SD 2.x checkpoint layout.
+//! - f32, f16 and bf16 execution (norms and upcast attention in f32), tested on the CPU
+//!   backend against the f32 reference with loose bounds.
 //!
-//! See `docs/architecture.md` for where it fits and `docs/paper-to-code.md` for the
-//! equations it will own.
+//! Not yet: the AdaIN control module itself (the hook is here), sharded or `.bin`
+//! checkpoints, and any measured GPU timing (see the crate README and `docs/ldm.md`).
+
+pub mod attention;
+pub mod clip;
+pub mod config;
+pub mod embeddings;
+pub mod error;
+pub mod loader;
+pub mod nn;
+pub mod resnet;
+pub mod single_file;
+pub mod unet;
+pub mod unet_blocks;
+pub mod vae;
+
+pub use clip::{ClipOutput, ClipTextModel, sd2_empty_prompt_ids};
+pub use config::{ClipTextConfig, UNetConfig, VaeConfig};
+pub use error::{LdmError, Result};
+pub use loader::{SafetensorsFile, VarBuilder};
+pub use single_file::SdCheckpoint;
+pub use unet::{AddModulation, EncoderModulation, NoModulation, UNet2DConditionModel};
+pub use vae::{AutoencoderKL, DiagonalGaussian};

@@ -1,0 +1,52 @@
+//! # diffmac-face
+//!
+//! Whole photos for DiffMAC, which restores FFHQ-aligned 512×512 faces:
+//!
+//! 1. **Detect** ([`mtcnn`]): MTCNN's P-, R- and O-Net with facenet-pytorch 2.6.0's pretrained
+//!    weights (compiled in), its image pyramid, NMS ([`nms`]), box regression and five
+//!    landmarks. Large photos are detected on a downscaled copy ([`faces::find_faces`]).
+//! 2. **Align** ([`align`], [`template`], [`warp`]): a least-squares similarity (Umeyama) from
+//!    the landmarks to facexlib's FFHQ five-point template, and a bicubic, anti-aliased warp
+//!    with a reflecting border.
+//! 3. **Paste back** ([`paste`]): the inverse warp through an eroded, feathered mask; pixels
+//!    outside the masks keep their values bit for bit.
+//!
+//! Photos are loaded with `diffmac_degrade::io` (EXIF orientation, grey, 16-bit) plus their
+//! alpha channel ([`photo`]).
+//!
+//! ```no_run
+//! use burn::backend::Flex;
+//! use diffmac_face::{FaceOptions, Mtcnn, faces, paste};
+//!
+//! let mtcnn = Mtcnn::<Flex>::pretrained(&Default::default())?;
+//! let photo = diffmac_face::photo::load_photo("photo.jpg".as_ref(), 64 << 20)?;
+//! let options = FaceOptions::default();
+//! let mut aligned = Vec::new();
+//! for det in faces::find_faces(&mtcnn, &photo.rgb, &options)? {
+//!     aligned.push(faces::align_face(&photo.rgb, &det, &options)?);
+//! }
+//! // ... restore each `aligned[i].crop` ...
+//! let pasted: Vec<_> = aligned
+//!     .iter()
+//!     .map(|a| paste::PasteFace { face: &a.crop, to_crop: a.to_crop })
+//!     .collect();
+//! let result = paste::paste_faces(&photo.rgb, &pasted, &paste::PasteOptions::default())?;
+//! # Ok::<(), diffmac_face::FaceError>(())
+//! ```
+
+pub mod align;
+pub mod error;
+pub mod faces;
+pub mod mtcnn;
+pub mod nms;
+pub mod paste;
+pub mod photo;
+pub mod resample;
+pub mod template;
+pub mod warp;
+pub mod weights;
+
+pub use align::Similarity;
+pub use error::{FaceError, Result};
+pub use faces::{AlignedFace, FaceOptions, FaceSelection};
+pub use mtcnn::{Detection, DetectorConfig, Mtcnn};

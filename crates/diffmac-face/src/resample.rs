@@ -1,0 +1,235 @@
+//! Area resampling of planar images, the `interpolate(mode="area")` (adaptive average pooling)
+//! that MTCNN uses for its image pyramid and its candidate crops.
+
+/// A planar `[C, H, W]` f32 image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planes {
+    /// Number of channels.
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// `channels * height * width` values, channel-major.
+    pub data: Vec<f32>,
+}
+
+impl Planes {
+    /// RGB planes from an interleaved RGB image, each value multiplied by `scale`; with
+    /// `round`, values are rounded to integers (the 8-bit levels a detector trained on 8-bit
+    /// photos expects).
+    pub fn from_rgb(image: &image::Rgb32FImage, scale: f32, round: bool) -> Self {
+        let (w, h) = image.dimensions();
+        let plane = (w * h) as usize;
+        let mut data = vec![0.0; 3 * plane];
+        for (p, px) in image.pixels().enumerate() {
+            for c in 0..3 {
+                let v = px.0[c] * scale;
+                data[c * plane + p] = if round { v.round() } else { v };
+            }
+        }
+        Self {
+            channels: 3,
+            height: h as usize,
+            width: w as usize,
+            data,
+        }
+    }
+
+    /// Area-resamples an interleaved RGB image straight to `out_h × out_w` planes, values
+    /// multiplied by `scale` (and rounded to integers first with `round`), reading the image
+    /// row by row: memory is that of the output only, so a very large photo is never copied at
+    /// full size. Same bins as [`Planes::area_resize`].
+    pub fn area_from_rgb(
+        image: &image::Rgb32FImage,
+        scale: f32,
+        round: bool,
+        out_h: usize,
+        out_w: usize,
+    ) -> Self {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        assert!(w > 0 && h > 0 && out_h > 0 && out_w > 0, "non-empty images");
+        let bins = |n_in: usize, n_out: usize| -> Vec<(usize, usize)> {
+            (0..n_out)
+                .map(|i| (i * n_in / n_out, ((i + 1) * n_in).div_ceil(n_out)))
+                .collect()
+        };
+        let col_bins = bins(w, out_w);
+        let row_bins = bins(h, out_h);
+        let raw: &[f32] = image.as_raw();
+        let plane = out_h * out_w;
+        let mut data = vec![0.0f32; 3 * plane];
+        let mut line = vec![0.0f32; 3 * w];
+        let mut means = vec![0.0f32; 3 * out_w];
+        // Output rows whose bin contains input row y: bins are increasing, so keep a cursor.
+        let mut first = 0;
+        for y in 0..h {
+            for (d, v) in line.iter_mut().zip(&raw[y * 3 * w..(y + 1) * 3 * w]) {
+                let v = v * scale;
+                *d = if round { v.round() } else { v };
+            }
+            for (ox, &(a, b)) in col_bins.iter().enumerate() {
+                for c in 0..3 {
+                    let sum: f32 = (a..b).map(|x| line[3 * x + c]).sum();
+                    means[c * out_w + ox] = sum / (b - a) as f32;
+                }
+            }
+            while row_bins[first].1 <= y {
+                first += 1;
+            }
+            for (oy, &(a, b)) in row_bins.iter().enumerate().skip(first) {
+                if a > y {
+                    break;
+                }
+                let n = (b - a) as f32;
+                for c in 0..3 {
+                    let dst = &mut data[c * plane + oy * out_w..c * plane + (oy + 1) * out_w];
+                    for (d, m) in dst.iter_mut().zip(&means[c * out_w..(c + 1) * out_w]) {
+                        *d += m / n;
+                    }
+                }
+            }
+        }
+        Self {
+            channels: 3,
+            height: out_h,
+            width: out_w,
+            data,
+        }
+    }
+
+    /// Value at channel `c`, row `y`, column `x`.
+    pub fn at(&self, c: usize, y: usize, x: usize) -> f32 {
+        self.data[(c * self.height + y) * self.width + x]
+    }
+
+    /// Area-resamples the region of rows `y0..y1` and columns `x0..x1` to `out_h × out_w`:
+    /// output pixel `i` averages input rows `floor(i h / out_h) .. ceil((i + 1) h / out_h)` (and
+    /// likewise for columns), exactly PyTorch's adaptive average pooling. Separable, so the cost
+    /// is linear in the region's size.
+    pub fn area_resize_region(
+        &self,
+        (y0, y1): (usize, usize),
+        (x0, x1): (usize, usize),
+        out_h: usize,
+        out_w: usize,
+    ) -> Planes {
+        assert!(
+            y0 < y1 && y1 <= self.height && x0 < x1 && x1 <= self.width,
+            "region inside image"
+        );
+        assert!(out_h > 0 && out_w > 0, "non-empty output");
+        let (in_h, in_w) = (y1 - y0, x1 - x0);
+        let bins = |n_in: usize, n_out: usize| -> Vec<(usize, usize)> {
+            (0..n_out)
+                .map(|i| (i * n_in / n_out, ((i + 1) * n_in).div_ceil(n_out)))
+                .collect()
+        };
+        let col_bins = bins(in_w, out_w);
+        let row_bins = bins(in_h, out_h);
+        let mut out = vec![0.0; self.channels * out_h * out_w];
+        let mut rows = vec![0.0f32; in_h * out_w];
+        for c in 0..self.channels {
+            // Horizontal pass: every input row of the region to out_w column means.
+            for y in 0..in_h {
+                let start = (c * self.height + y0 + y) * self.width + x0;
+                let line = &self.data[start..start + in_w];
+                for (ox, &(a, b)) in col_bins.iter().enumerate() {
+                    let sum: f32 = line[a..b].iter().sum();
+                    rows[y * out_w + ox] = sum / (b - a) as f32;
+                }
+            }
+            // Vertical pass.
+            for (oy, &(a, b)) in row_bins.iter().enumerate() {
+                let dst = &mut out[(c * out_h + oy) * out_w..(c * out_h + oy + 1) * out_w];
+                for y in a..b {
+                    for (d, v) in dst.iter_mut().zip(&rows[y * out_w..(y + 1) * out_w]) {
+                        *d += v;
+                    }
+                }
+                let n = (b - a) as f32;
+                dst.iter_mut().for_each(|d| *d /= n);
+            }
+        }
+        Planes {
+            channels: self.channels,
+            height: out_h,
+            width: out_w,
+            data: out,
+        }
+    }
+
+    /// Area-resamples the whole image to `out_h × out_w`.
+    pub fn area_resize(&self, out_h: usize, out_w: usize) -> Planes {
+        self.area_resize_region((0, self.height), (0, self.width), out_h, out_w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_resize_matches_adaptive_average_pooling_by_hand() {
+        // 1 channel, 3x5 -> 2x2: rows bins [0,2) [1,3); column bins [0,3) [2,5).
+        let data: Vec<f32> = (0..15).map(|v| v as f32).collect();
+        let p = Planes {
+            channels: 1,
+            height: 3,
+            width: 5,
+            data,
+        };
+        let r = p.area_resize(2, 2);
+        let mean = |ys: std::ops::Range<usize>, xs: std::ops::Range<usize>| {
+            let mut s = 0.0;
+            let mut n = 0.0;
+            for y in ys {
+                for x in xs.clone() {
+                    s += (y * 5 + x) as f32;
+                    n += 1.0;
+                }
+            }
+            s / n
+        };
+        assert_eq!(
+            r.data,
+            vec![
+                mean(0..2, 0..3),
+                mean(0..2, 2..5),
+                mean(1..3, 0..3),
+                mean(1..3, 2..5)
+            ]
+        );
+    }
+
+    #[test]
+    fn streaming_rgb_area_resize_matches_the_planar_one() {
+        let img = image::Rgb32FImage::from_fn(37, 23, |x, y| {
+            image::Rgb([
+                (x * 7 % 11) as f32 / 10.0,
+                (y * 3 % 5) as f32 / 4.0,
+                ((x + y) % 3) as f32 / 2.0,
+            ])
+        });
+        let want = Planes::from_rgb(&img, 255.0, true).area_resize(9, 14);
+        let got = Planes::area_from_rgb(&img, 255.0, true, 9, 14);
+        let err = want
+            .data
+            .iter()
+            .zip(&got.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 1e-3, "{err}");
+    }
+
+    #[test]
+    fn downscale_by_integer_factor_averages_blocks() {
+        let p = Planes {
+            channels: 1,
+            height: 2,
+            width: 4,
+            data: vec![1., 3., 5., 7., 3., 5., 7., 9.],
+        };
+        assert_eq!(p.area_resize(1, 2).data, vec![3.0, 7.0]);
+    }
+}

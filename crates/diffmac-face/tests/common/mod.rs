@@ -1,0 +1,43 @@
+//! Shared test helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::backend::Flex;
+use safetensors::SafeTensors;
+
+/// The CPU test backend.
+pub type B = Flex;
+
+/// A path inside this crate.
+pub fn crate_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A sample photo from the workspace's `examples/faces`.
+pub fn photo(name: &str) -> PathBuf {
+    crate_path("../../examples/faces").join(name)
+}
+
+/// Reads an f32 tensor of a fixture safetensors file: (shape, values).
+pub fn fixture_tensor(file: &[u8], name: &str) -> (Vec<usize>, Vec<f32>) {
+    let st = SafeTensors::deserialize(file).expect("fixture is safetensors");
+    let view = st
+        .tensor(name)
+        .unwrap_or_else(|_| panic!("fixture has {name}"));
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (view.shape().to_vec(), values)
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
