@@ -140,8 +140,13 @@ impl SafetensorsFile {
                     key: key.clone(),
                     dtype: dtype_name.clone(),
                 })?;
-            let numel: usize = shape.iter().product();
-            if end < start || end - start != numel * size {
+            // Checked: a corrupt header must give an error, not an overflow.
+            let bytes = shape
+                .iter()
+                .try_fold(size, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| bad(format!("tensor `{key}`: shape {shape:?} is too large")))?;
+            let numel = bytes / size;
+            if end < start || end - start != bytes {
                 return Err(bad(format!(
                     "tensor `{key}`: offsets {start}..{end} do not hold {numel} {dtype_name} values"
                 )));

@@ -187,3 +187,22 @@ fn exported_module_round_trips() {
     let dir = vae_dir(&exported);
     load(dir.path()).expect("reloads");
 }
+
+#[test]
+fn absurd_shapes_in_a_corrupt_header_are_errors_not_overflows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("corrupt.safetensors");
+    let header =
+        r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,0]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    std::fs::write(&path, bytes).expect("write");
+    let Err(err) = SafetensorsFile::open(&path) else {
+        panic!("a corrupt header must not open");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("corrupt.safetensors") && message.contains("too large"),
+        "{message}"
+    );
+}
