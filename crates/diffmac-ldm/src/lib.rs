@@ -18,12 +18,16 @@
 //! - f32, f16 and bf16 execution (norms and upcast attention in f32), tested on the CPU
 //!   backend against the f32 reference with loose bounds.
 //!
-//! Not yet: the AdaIN control module itself (the hook is here), sharded or `.bin`
+//! - [`control::AdaInControl`]: the Stage I AdaIN control (eqs. 2–4) on that hook, with
+//!   zero-initialised γ/β convolutions and a choice of which parts train.
+//!
+//! Not yet: sharded or `.bin`
 //! checkpoints, and any measured GPU timing (see the crate README and `docs/ldm.md`).
 
 pub mod attention;
 pub mod clip;
 pub mod config;
+pub mod control;
 pub mod embeddings;
 pub mod error;
 pub mod loader;
@@ -36,6 +40,7 @@ pub mod vae;
 
 pub use clip::{ClipOutput, ClipTextModel, sd2_empty_prompt_ids};
 pub use config::{ClipTextConfig, UNetConfig, VaeConfig};
+pub use control::{AdaInControl, ControlConfig, ControlModulation, ManifoldInput, TrainableParts};
 pub use error::{LdmError, Result};
 pub use loader::{SafetensorsFile, VarBuilder};
 pub use single_file::SdCheckpoint;
