@@ -10,8 +10,8 @@
 //! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation, image I/O, image ↔ tensor |
 //! | [`face`] | `diffmac-face` | face detection (MTCNN), FFHQ alignment, paste-back |
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
-//! | [`mib`] | `diffmac-mib` | manifold information bottleneck (skeleton) |
-//! | [`id`] | `diffmac-id` | identity encoder (skeleton) |
+//! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
+//! | [`id`] | `diffmac-id` | identity encoder (ArcFace IResNet) and its preprocessing |
 //! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
 //! | [`train`] | `diffmac-train` | two-stage training (skeleton) |
 
