@@ -1,5 +1,5 @@
-//! Reading MTCNN weights from safetensors files with facenet-pytorch's key names
-//! (`conv1.weight`, `prelu1.weight`, `dense4.bias`, ...) into Burn layers.
+//! Reading weights from safetensors files with PyTorch state-dict key names (`conv1.weight`,
+//! `prelu1.weight`, `dense4.bias`, ...) into Burn layers; shared with `diffmac-id`.
 //!
 //! The pretrained weights are compiled into the crate ([`PNET`], [`RNET`], [`ONET`]); they were
 //! converted once from facenet-pytorch 2.6.0's pickles by `scripts/reference/mtcnn_convert.py`.
@@ -41,11 +41,22 @@ impl<'a> WeightFile<'a> {
         })
     }
 
-    fn err(&self, name: &str, problem: String) -> FaceError {
+    /// The file name used in error messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The shape of tensor `name`, if present.
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.tensor(name).ok().map(|v| v.shape().to_vec())
+    }
+
+    /// An error about tensor `name` of this file.
+    pub fn error(&self, name: &str, problem: impl Into<String>) -> FaceError {
         FaceError::Weights {
             path: self.path.clone(),
             name: name.to_owned(),
-            problem,
+            problem: problem.into(),
         }
     }
 
@@ -54,12 +65,12 @@ impl<'a> WeightFile<'a> {
         let view = self
             .tensors
             .tensor(name)
-            .map_err(|_| self.err(name, "missing".into()))?;
+            .map_err(|_| self.error(name, "missing"))?;
         if view.dtype() != Dtype::F32 {
-            return Err(self.err(name, format!("dtype {:?}, expected F32", view.dtype())));
+            return Err(self.error(name, format!("dtype {:?}, expected F32", view.dtype())));
         }
         if view.shape() != shape {
-            return Err(self.err(
+            return Err(self.error(
                 name,
                 format!("shape {:?}, expected {shape:?}", view.shape()),
             ));

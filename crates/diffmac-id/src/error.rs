@@ -13,24 +13,10 @@ pub enum IdError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A weight file is not valid safetensors.
-    #[error("{path}: not a safetensors file: {message}")]
-    Safetensors {
-        /// The file.
-        path: PathBuf,
-        /// What the parser said.
-        message: String,
-    },
-    /// A tensor of a weight file is missing or has the wrong dtype or shape.
-    #[error("{path}: tensor `{name}`: {problem}")]
-    Weights {
-        /// The file.
-        path: PathBuf,
-        /// The tensor's key.
-        name: String,
-        /// What is wrong with it.
-        problem: String,
-    },
+    /// A weight file is not valid safetensors, or one of its tensors is missing or has the
+    /// wrong dtype or shape (the message names the file and the key).
+    #[error(transparent)]
+    Weights(#[from] diffmac_face::FaceError),
     /// A tensor handed to the encoder has the wrong shape.
     #[error("shape: {0}")]
     Shape(String),

@@ -104,7 +104,13 @@ fn errors_name_the_file_and_the_key() {
         &Default::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, IdError::Safetensors { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            IdError::Weights(diffmac_face::FaceError::Safetensors { .. })
+        ),
+        "{err}"
+    );
     assert!(err.to_string().starts_with("x.safetensors:"), "{err}");
 
     let weights = WeightFile::parse(FIXTURE, Path::new("tiny.safetensors")).unwrap();

@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
-use crate::weights::WeightFile;
+use crate::weights::{IResNetWeights, WeightFile};
 
 /// The shortcut of a stage's first block: strided 1×1 convolution then BatchNorm
 /// (`downsample.0`, `downsample.1`).

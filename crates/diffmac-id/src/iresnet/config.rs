@@ -97,7 +97,7 @@ impl IResNetConfig {
             }
             if layers[s] == 0 {
                 let name = format!("layer{}.0.bn1.weight", s + 1);
-                return Err(weights.error(&name, "missing"));
+                return Err(weights.error(&name, "missing").into());
             }
             widths[s] = shape(&format!("layer{}.0.conv1.weight", s + 1))?[0];
         }
@@ -106,13 +106,15 @@ impl IResNetConfig {
         let cells = fc[1] / widths[3];
         let side = (cells as f64).sqrt().round() as usize;
         if side * side * widths[3] != fc[1] {
-            return Err(weights.error(
-                "fc.weight",
-                format!(
-                    "{} inputs is not {} channels times a square feature map",
-                    fc[1], widths[3]
-                ),
-            ));
+            return Err(weights
+                .error(
+                    "fc.weight",
+                    format!(
+                        "{} inputs is not {} channels times a square feature map",
+                        fc[1], widths[3]
+                    ),
+                )
+                .into());
         }
         Ok(Self {
             layers,

@@ -13,7 +13,7 @@ use super::config::IResNetConfig;
 use crate::batch_norm::FrozenBatchNorm;
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
-use crate::weights::WeightFile;
+use crate::weights::{IResNetWeights, WeightFile};
 
 /// insightface's `arcface_torch` IResNet (`iresnet50`, `iresnet100`, ...), in evaluation mode.
 ///
