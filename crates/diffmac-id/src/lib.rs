@@ -16,7 +16,9 @@
 //! ```no_run
 //! use burn::backend::Flex;
 //! use diffmac_id::{IResNet, IdentityEncoder, cosine_similarity, preprocess::ffhq_to_arcface};
-//! # fn faces() -> burn::tensor::Tensor<Flex, 4> { unimplemented!() }
+//! # fn faces() -> burn::tensor::Tensor<Flex, 4> {
+//! #     burn::tensor::Tensor::zeros([2, 3, 512, 512], &Default::default())
+//! # }
 //! let device = Default::default();
 //! let net = IResNet::<Flex>::load("arcface_r50.safetensors".as_ref(), &device)?;
 //! let x = ffhq_to_arcface(faces(), net.input_size())?; // [2, 3, 512, 512] → [2, 3, 112, 112]
