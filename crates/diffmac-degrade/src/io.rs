@@ -6,18 +6,27 @@
 use std::io::Write;
 use std::path::Path;
 
-use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb32FImage};
+use image::{
+    ColorType, DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Luma,
+    Rgb32FImage,
+};
 
 use crate::error::{DegradeError, Result};
 
 /// Default pixel limit: 64 megapixels (an 8000×8000 photo), well above any face crop.
 pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
+/// A grey f32 plane, used for alpha.
+pub type Alpha32FImage = ImageBuffer<Luma<f32>, Vec<f32>>;
+
 /// An image ready for the pipeline, with a description of what conversion it needed.
 #[derive(Clone, Debug)]
 pub struct LoadedImage {
     /// RGB, f32 in [0, 1], orientation applied.
     pub image: Rgb32FImage,
+    /// Opacity in [0, 1], same size and orientation, when the file has an alpha channel.
+    /// The colours are not premultiplied; consumers that have no use for alpha ignore it.
+    pub alpha: Option<Alpha32FImage>,
     /// The colour type stored in the file.
     pub source_color: ColorType,
     /// Human-readable notes on conversions (dropped alpha, grey expanded, 16-bit reduced...).
@@ -76,10 +85,13 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     let mut decoded = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     decoded.apply_orientation(orientation);
 
+    let alpha = source_color.has_alpha().then(|| {
+        let rgba = decoded.to_rgba32f();
+        Alpha32FImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            Luma([rgba.get_pixel(x, y)[3]])
+        })
+    });
     let mut notes = Vec::new();
-    if source_color.has_alpha() {
-        notes.push("alpha channel dropped".to_owned());
-    }
     if !source_color.has_color() {
         notes.push("grayscale expanded to RGB".to_owned());
     }
@@ -93,6 +105,7 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     }
     Ok(LoadedImage {
         image: decoded.to_rgb32f(),
+        alpha,
         source_color,
         notes,
     })

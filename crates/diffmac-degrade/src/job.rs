@@ -197,6 +197,9 @@ fn degrade_file(input: &Path, output: &Path, options: &JobOptions) -> Result<Deg
     let loaded = load_image(input, options.max_pixels)?;
     let (width, height) = loaded.image.dimensions();
     let mut notes = loaded.notes;
+    if loaded.alpha.is_some() {
+        notes.push("alpha channel dropped".to_owned());
+    }
     let hq = prepare_hq(&loaded.image, options.size, &mut notes).ok_or_else(|| {
         DegradeError::TooSmall {
             path: input.to_owned(),

@@ -108,13 +108,17 @@ fn grayscale_is_expanded_to_rgb() {
 }
 
 #[test]
-fn alpha_is_dropped_with_a_note() {
+fn alpha_is_kept_apart_from_the_colours() {
     let d = dir();
     let img = ImageBuffer::from_pixel(16, 16, Rgba([255u8, 0, 0, 10]));
     let path = write_png(&d.path().join("rgba.png"), DynamicImage::ImageRgba8(img));
     let loaded = load_image(&path, LIMIT).unwrap();
     assert_eq!(*loaded.image.get_pixel(0, 0), Rgb([1.0, 0.0, 0.0]));
-    assert!(loaded.notes.iter().any(|n| n.contains("alpha")));
+    let alpha = loaded.alpha.expect("alpha kept");
+    assert_eq!(alpha.dimensions(), (16, 16));
+    assert!((alpha.get_pixel(3, 3)[0] - 10.0 / 255.0).abs() < 1e-6);
+    let opaque = load_image(&write_png(&d.path().join("rgb.png"), rgb8(4, 4)), LIMIT).unwrap();
+    assert!(opaque.alpha.is_none());
 }
 
 #[test]

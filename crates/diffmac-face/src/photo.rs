@@ -1,21 +1,16 @@
 //! Whole photos in and out: loading through `diffmac_degrade::io` (limits, EXIF orientation,
-//! grey / 16-bit / CMYK handling) plus the alpha channel, which that loader drops and a
-//! paste-back must keep; writing PNG (8- or 16-bit, with alpha), JPEG or other formats
+//! grey / 16-bit / CMYK handling, alpha kept apart for the paste-back); writing PNG (8- or 16-bit, with alpha), JPEG or other formats
 //! atomically.
 
 use std::io::Cursor;
 use std::path::Path;
 
 use diffmac_degrade::io::{load_image, write_atomically};
-use image::{
-    ColorType, DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Luma,
-    Rgb32FImage, Rgba,
-};
+use image::{ColorType, DynamicImage, ImageBuffer, ImageFormat, Rgb32FImage, Rgba};
 
 use crate::error::{FaceError, Result};
 
-/// A grey f32 plane, used for alpha.
-pub type Alpha32FImage = ImageBuffer<Luma<f32>, Vec<f32>>;
+pub use diffmac_degrade::io::Alpha32FImage;
 
 /// A photo: RGB in [0, 1] with orientation applied, and its alpha channel if it has one.
 #[derive(Clone, Debug)]
@@ -48,50 +43,12 @@ fn decode_err(path: &Path, source: image::ImageError) -> FaceError {
 /// keeping its alpha channel.
 pub fn load_photo(path: &Path, max_pixels: u64) -> Result<Photo> {
     let loaded = load_image(path, max_pixels)?;
-    let alpha = if loaded.source_color.has_alpha() {
-        Some(read_alpha(path, max_pixels)?)
-    } else {
-        None
-    };
-    let notes = loaded
-        .notes
-        .into_iter()
-        .filter(|n| n != "alpha channel dropped")
-        .collect();
     Ok(Photo {
         rgb: loaded.image,
-        alpha,
+        alpha: loaded.alpha,
         source_color: loaded.source_color,
-        notes,
+        notes: loaded.notes,
     })
-}
-
-/// The alpha channel of an image file, oriented like its colours. The file has already passed
-/// `load_image`'s checks (size, format, completeness).
-fn read_alpha(path: &Path, max_pixels: u64) -> Result<Alpha32FImage> {
-    let reader = ImageReader::open(path)
-        .map_err(|source| FaceError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| FaceError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    let mut decoder = reader.into_decoder().map_err(|e| decode_err(path, e))?;
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(max_pixels.saturating_mul(16).max(1 << 20));
-    decoder
-        .set_limits(limits)
-        .map_err(|e| decode_err(path, e))?;
-    let orientation = decoder.orientation().map_err(|e| decode_err(path, e))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_err(path, e))?;
-    image.apply_orientation(orientation);
-    let rgba = image.to_rgba32f();
-    Ok(ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
-        Luma([rgba.get_pixel(x, y).0[3]])
-    }))
 }
 
 /// Encodes `rgb` (and `alpha`, where the format can hold it) in the format named by `path`'s
