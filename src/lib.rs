@@ -13,14 +13,18 @@
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
 //! | [`id`] | `diffmac-id` | identity encoder (ArcFace IResNet) and its preprocessing |
 //! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
-//! | [`train`] | `diffmac-train` | two-stage training (skeleton) |
+//! | [`train`] | `diffmac-train` | two-stage training |
+//! | [`restore`] | `diffmac-restore` | the DID restoration pipeline, model bundles |
+//! | [`eval`] | `diffmac-eval` | the paper's metrics |
 
 pub mod backend;
 
 pub use diffmac_degrade as degrade;
+pub use diffmac_eval as eval;
 pub use diffmac_face as face;
 pub use diffmac_id as id;
 pub use diffmac_ldm as ldm;
 pub use diffmac_mib as mib;
+pub use diffmac_restore as restore;
 pub use diffmac_sampler as sampler;
 pub use diffmac_train as train;
