@@ -1,4 +1,40 @@
-//! DiffMAC's Diffusion-Information-Diffusion restoration pipeline (Algorithm 1, inference)
-//! and model bundles.
+//! # diffmac-restore
 //!
-//! **Status: skeleton.** See `docs/architecture.md`.
+//! DiffMAC's Diffusion-Information-Diffusion (DID) restoration, Algorithm 1 at inference, and
+//! the model bundles it runs from.
+//!
+//! - [`bundle`]: a model is one folder ([`bundle::ModelBundle`]); it is validated as a whole
+//!   when loaded, built from Stable Diffusion 2.1 and trained stages by [`bundle::convert`],
+//!   or generated with random weights by [`bundle::write_tiny_bundle`] for tests.
+//! - [`stage`]: one diffusion stage, the UNet modulated by an AdaIN control, sampled with the
+//!   spaced DDPM.
+//! - [`pipeline`]: both stages and the bottleneck in Algorithm 1's order ([`Restorer`]).
+//! - [`color`]: optional colour correction of the output.
+//! - [`faces`]: aligned faces and whole photos (detect, align, restore, paste back).
+//!
+//! ```no_run
+//! use burn::backend::Flex;
+//! use burn::tensor::FloatDType;
+//! use diffmac_restore::{ModelBundle, Quiet, RestoreOptions, Restorer};
+//!
+//! let device = Default::default();
+//! let bundle = ModelBundle::<Flex>::load("models/diffmac".as_ref(), &device, FloatDType::F32)?;
+//! let restorer = Restorer::new(&bundle, RestoreOptions::default())?;
+//! let face = image::open("face.png").unwrap().to_rgb32f();
+//! let restored = diffmac_restore::faces::restore_aligned(&restorer, &[face], 7, &mut Quiet)?;
+//! # Ok::<(), diffmac_restore::RestoreError>(())
+//! ```
+
+pub mod bundle;
+pub mod color;
+pub mod error;
+pub mod faces;
+pub mod options;
+pub mod pipeline;
+pub mod stage;
+
+pub use bundle::{BundleConfig, ModelBundle};
+pub use error::{RestoreError, Result};
+pub use options::{ColorFix, RestoreOptions, SamplerKind};
+pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};
+pub use stage::{StageDenoiser, sample_stage};

@@ -1,0 +1,184 @@
+//! `config.json` of a model bundle: what every file of the folder holds and how to build the
+//! modules that read it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use diffmac_ldm::ControlConfig;
+use diffmac_mib::{MibConfig, QcStats};
+use diffmac_sampler::SchedulerConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RestoreError, Result};
+
+/// The `format` value of every bundle's `config.json`.
+pub const BUNDLE_FORMAT: &str = "diffmac-bundle";
+/// The version of the layout this crate writes and reads.
+pub const BUNDLE_VERSION: u32 = 1;
+/// Name of the bundle's configuration file.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Files and settings of one diffusion stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageFiles {
+    /// The stage's UNet, in diffusers key layout. Both stages may name the same file (the
+    /// UNet is then loaded once and shared).
+    pub unet: String,
+    /// The stage's AdaIN control (module-path keys, see `diffmac_ldm::module_file`).
+    pub control: String,
+    /// The control's architecture.
+    pub control_config: ControlConfig,
+    /// Whether the control holds trained weights (false for a freshly converted base, whose
+    /// zero convolutions leave SD unchanged, so the stage does not restore anything).
+    pub trained: bool,
+}
+
+/// The manifold information bottleneck of Stage II.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MibFiles {
+    /// Weights of the filter and the identity layers (module-path keys).
+    pub file: String,
+    /// The bottleneck's settings.
+    pub config: MibConfig,
+    /// `μ_QC`, `σ_QC` (Algorithm 1, line 17).
+    pub qc_stats: QcStats,
+}
+
+/// The identity encoder `F_ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFiles {
+    /// Which network the file holds: `iresnet` (ArcFace, insightface key layout).
+    pub kind: String,
+    /// Its weights.
+    pub file: String,
+}
+
+/// A bundle's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleConfig {
+    /// Always [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// Layout version, [`BUNDLE_VERSION`].
+    pub format_version: u32,
+    /// Side of the square faces the model restores (SD 2.1-base: 512). Aligned faces of
+    /// another size are resized to it and back.
+    pub image_size: usize,
+    /// True for bundles with random weights (the `tiny` bundle): they exercise the code but
+    /// produce no real restoration.
+    pub random_weights: bool,
+    /// The UNet's diffusers `config.json`, verbatim.
+    pub unet_config: serde_json::Value,
+    /// The VAE's diffusers `config.json`, verbatim.
+    pub vae_config: serde_json::Value,
+    /// The shared VAE's weights (diffusers key layout).
+    pub vae: String,
+    /// The noise schedule both stages were trained with (diffusers scheduler config).
+    pub scheduler: SchedulerConfig,
+    /// The empty prompt's text encoding, tensor `context` `[1, 77, D]`.
+    pub context: String,
+    /// Stage I.
+    pub stage1: StageFiles,
+    /// Stage II's diffusion; absent for a Stage I-only bundle.
+    pub stage2: Option<StageFiles>,
+    /// Stage II's bottleneck; present with `stage2`.
+    pub mib: Option<MibFiles>,
+    /// The identity encoder; needed for identity injection.
+    pub identity: Option<IdentityFiles>,
+    /// Where the weights came from (free-form: source checkpoints, training runs, dates).
+    #[serde(default)]
+    pub provenance: BTreeMap<String, String>,
+}
+
+impl BundleConfig {
+    /// Reads and checks `config.json` in `dir`.
+    ///
+    /// # Errors
+    /// [`RestoreError::Io`] or [`RestoreError::Bundle`] naming the file and the problem.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| RestoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let config: Self = serde_json::from_str(&text).map_err(|e| RestoreError::Bundle {
+            path: path.clone(),
+            message: format!("not a valid bundle config: {e}"),
+        })?;
+        config.check(&path)?;
+        Ok(config)
+    }
+
+    /// Writes the config into `dir`, atomically.
+    ///
+    /// # Errors
+    /// [`RestoreError::Io`].
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(CONFIG_FILE);
+        let json = serde_json::to_string_pretty(self).expect("plain values serialise");
+        diffmac_degrade::io::write_atomically(&path, json.as_bytes(), true)?;
+        Ok(())
+    }
+
+    /// Consistency checks that need no weights.
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |message: String| {
+            Err(RestoreError::Bundle {
+                path: path.to_path_buf(),
+                message,
+            })
+        };
+        if self.format != BUNDLE_FORMAT {
+            return bad(format!(
+                "format is {:?}, expected {BUNDLE_FORMAT:?}",
+                self.format
+            ));
+        }
+        if self.format_version != BUNDLE_VERSION {
+            return bad(format!(
+                "layout version {} is not supported (this build reads {BUNDLE_VERSION})",
+                self.format_version
+            ));
+        }
+        if self.image_size == 0 || self.image_size > 4096 {
+            return bad(format!("image_size {} is out of range", self.image_size));
+        }
+        if self.stage2.is_some() != self.mib.is_some() {
+            return bad("stage2 and mib must be given together".into());
+        }
+        for name in self.files() {
+            if name.is_empty() || Path::new(name).components().count() != 1 || name.starts_with('.')
+            {
+                return bad(format!(
+                    "file name {name:?} must be a plain name inside the bundle"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file the bundle refers to (once each).
+    pub fn files(&self) -> Vec<&str> {
+        let mut files = vec![
+            self.vae.as_str(),
+            self.context.as_str(),
+            self.stage1.unet.as_str(),
+            self.stage1.control.as_str(),
+        ];
+        if let Some(s) = &self.stage2 {
+            files.extend([s.unet.as_str(), s.control.as_str()]);
+        }
+        if let Some(m) = &self.mib {
+            files.push(m.file.as_str());
+        }
+        if let Some(i) = &self.identity {
+            files.push(i.file.as_str());
+        }
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+}

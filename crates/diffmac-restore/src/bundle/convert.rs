@@ -1,0 +1,324 @@
+//! Building bundles from real weights: the base from a Stable Diffusion 2.1-base download
+//! ([`convert_sd`]), then trained stages from `diffmac-train` checkpoints ([`merge_checkpoint`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
+use diffmac_ldm::loader::save_safetensors;
+use diffmac_ldm::{
+    AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SafetensorsFile, SdCheckpoint,
+    UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder, load_module, sd2_empty_prompt_ids,
+};
+use diffmac_mib::{MibConfig, QcStats};
+
+use crate::bundle::config::{
+    BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, CONFIG_FILE, IdentityFiles, MibFiles, StageFiles,
+};
+use crate::bundle::load::{CONTEXT_KEY, load_identity};
+use crate::bundle::tiny::sd21_scheduler;
+use crate::error::{RestoreError, Result};
+
+/// SD 2.1-base's diffusers configs, used for single-file checkpoints (which carry none).
+const SD21_UNET: &str = include_str!("../../configs/sd21_base/unet.json");
+const SD21_VAE: &str = include_str!("../../configs/sd21_base/vae.json");
+const SD21_TEXT: &str = include_str!("../../configs/sd21_base/text_encoder.json");
+
+/// What [`convert_sd`] needs besides the SD weights.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// Identity encoder weights and kind (`iresnet`), copied into the bundle.
+    pub identity: Option<(String, PathBuf)>,
+    /// `μ_QC`, `σ_QC`; without them the bundle holds (0, 1) placeholders, which a merged
+    /// Stage II checkpoint replaces (its bottleneck carries the statistics it trained with).
+    pub qc_stats: Option<QcStats>,
+    /// Replace an existing bundle in the output folder.
+    pub overwrite: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError + '_ {
+    move |source| RestoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| RestoreError::Bundle {
+        path: path.to_path_buf(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+/// Every tensor of `file`, for writing it out again.
+fn tensors_of(file: &SafetensorsFile) -> Result<BTreeMap<String, TensorData>> {
+    file.keys()
+        .map(|k| Ok((k.to_string(), file.data(k)?)))
+        .collect()
+}
+
+/// Builds the base of a bundle in `output` from SD 2.1-base at `sd`: a diffusers folder
+/// (`unet/`, `vae/`, `text_encoder/`) or a single-file checkpoint
+/// (`v2-1_512-ema-pruned.safetensors`). Every component is loaded and checked; the UNet and
+/// VAE weights are written in diffusers layout, the empty prompt's context is computed once,
+/// and both controls start as zero convolutions (so the base restores nothing until trained
+/// stages are merged: `config.json` says `trained: false`).
+///
+/// # Errors
+/// Any loading error of the source (naming file and key), or of the output folder.
+pub fn convert_sd<B: Backend>(
+    sd: &Path,
+    output: &Path,
+    options: &ConvertOptions,
+    device: &Device<B>,
+) -> Result<BundleConfig> {
+    if output.join(CONFIG_FILE).exists() && !options.overwrite {
+        return Err(RestoreError::Bundle {
+            path: output.join(CONFIG_FILE),
+            message: "a bundle already exists here (use --overwrite to replace it)".into(),
+        });
+    }
+    let (unet_json, vae_json, text_json, unet_file, vae_file, text_file) = if sd.is_dir() {
+        let part = |c: &str, f: &str| -> Result<(serde_json::Value, SafetensorsFile)> {
+            Ok((
+                read_json(&sd.join(c).join("config.json"))?,
+                SafetensorsFile::open(sd.join(c).join(f))?,
+            ))
+        };
+        let (u, uf) = part("unet", "diffusion_pytorch_model.safetensors")?;
+        let (v, vf) = part("vae", "diffusion_pytorch_model.safetensors")?;
+        let (t, tf) = part("text_encoder", "model.safetensors")?;
+        (u, v, t, uf, vf, tf)
+    } else {
+        let checkpoint = SdCheckpoint::open(sd)?;
+        let u: serde_json::Value = serde_json::from_str(SD21_UNET).expect("valid JSON");
+        let v: serde_json::Value = serde_json::from_str(SD21_VAE).expect("valid JSON");
+        let t: serde_json::Value = serde_json::from_str(SD21_TEXT).expect("valid JSON");
+        let uf = checkpoint.unet(&UNetConfig::from_json(SD21_UNET)?)?;
+        let vf =
+            checkpoint.vae(&serde_json::from_value::<VaeConfig>(v.clone()).expect("SD VAE"))?;
+        let tf = checkpoint.text_encoder(
+            &serde_json::from_value::<ClipTextConfig>(t.clone()).expect("SD text config"),
+        )?;
+        (u, v, t, uf, vf, tf)
+    };
+    let parse = |what: &str, e: serde_json::Error| RestoreError::Bundle {
+        path: sd.to_path_buf(),
+        message: format!("{what} config: {e}"),
+    };
+    let unet_config = UNetConfig::from_json(&unet_json.to_string())?;
+    let vae_config: VaeConfig =
+        serde_json::from_value(vae_json.clone()).map_err(|e| parse("vae", e))?;
+    let text_config: ClipTextConfig =
+        serde_json::from_value(text_json).map_err(|e| parse("text_encoder", e))?;
+
+    std::fs::create_dir_all(output).map_err(io(output))?;
+    let unet_tensors = tensors_of(&unet_file)?;
+    let vae_tensors = tensors_of(&vae_file)?;
+    // Check that the weights fit the configs before writing anything large.
+    let vb = VarBuilder::<B>::from_file(unet_file, device, FloatDType::F16);
+    let unet = UNet2DConditionModel::load(&unet_config, &vb)?;
+    vb.finish()?;
+    let control_config = ControlConfig::for_unet(&unet);
+    drop(unet);
+    let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F16);
+    drop(AutoencoderKL::load(&vae_config, &vb)?);
+    vb.finish()?;
+
+    let vb = VarBuilder::<B>::from_file(text_file, device, FloatDType::F32);
+    let text = ClipTextModel::load(&text_config, &vb)?;
+    vb.finish()?;
+    let ids = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(sd2_empty_prompt_ids().to_vec(), [1, 77]),
+        device,
+    );
+    let out = text.forward(ids)?;
+    // SD 2.x conditions on OpenCLIP's penultimate layer: a 24-layer encoder gives it as
+    // `penultimate_hidden_state`, the diffusers folder (23 layers) as its last state.
+    let context = if text_config.num_hidden_layers >= 24 {
+        out.penultimate_hidden_state
+    } else {
+        out.last_hidden_state
+    };
+
+    save_safetensors(output.join("unet.safetensors"), &unet_tensors)?;
+    save_safetensors(output.join("vae.safetensors"), &vae_tensors)?;
+    save_safetensors(
+        output.join("context.safetensors"),
+        &BTreeMap::from([(CONTEXT_KEY.to_string(), context.into_data())]),
+    )?;
+    for name in ["control_stage1.safetensors", "control_stage2.safetensors"] {
+        diffmac_ldm::save_module(&control_config.init::<B>(device), output.join(name))?;
+    }
+    let identity = match &options.identity {
+        Some((kind, path)) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let file = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default();
+            let encoder = load_identity::<B>(dir, kind, file, device)?;
+            let embedding_dim = encoder.embedding_dim();
+            let target = output.join("identity.safetensors");
+            std::fs::copy(path, &target).map_err(io(&target))?;
+            Some((kind.clone(), embedding_dim))
+        }
+        None => None,
+    };
+    let mib_config = MibConfig {
+        identity_dim: identity.as_ref().map_or(512, |(_, d)| *d),
+        ..MibConfig::default()
+    };
+    let qc_stats = options.qc_stats.clone().unwrap_or(QcStats {
+        mean: vec![0.0; 2 * vae_config.latent_channels],
+        std: vec![1.0; 2 * vae_config.latent_channels],
+        count: 0,
+        images: 0,
+    });
+    let mib = mib_config.init::<B>(&qc_stats, device)?;
+    diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
+
+    let stage = |control: &str| StageFiles {
+        unet: "unet.safetensors".into(),
+        control: control.into(),
+        control_config: control_config.clone(),
+        trained: false,
+    };
+    let config = BundleConfig {
+        format: BUNDLE_FORMAT.into(),
+        format_version: BUNDLE_VERSION,
+        image_size: vae_config.sample_size.unwrap_or(512),
+        random_weights: false,
+        unet_config: unet_json,
+        vae_config: vae_json,
+        vae: "vae.safetensors".into(),
+        scheduler: sd21_scheduler(),
+        context: "context.safetensors".into(),
+        stage1: stage("control_stage1.safetensors"),
+        stage2: Some(stage("control_stage2.safetensors")),
+        mib: Some(MibFiles {
+            file: "mib.safetensors".into(),
+            config: mib_config,
+            qc_stats,
+        }),
+        identity: identity.map(|(kind, _)| IdentityFiles {
+            kind,
+            file: "identity.safetensors".into(),
+        }),
+        provenance: BTreeMap::from([("base".to_string(), sd.display().to_string())]),
+    };
+    config.save(output)?;
+    Ok(config)
+}
+
+/// Copies `from` to `dir/name` atomically (temporary file, then rename).
+fn copy_into(from: &Path, dir: &Path, name: &str) -> Result<()> {
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::copy(from, &tmp).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &target).map_err(io(&target))
+}
+
+/// The stage a checkpoint folder belongs to, from its `state.json` (`"stage": 1 | 2`).
+fn checkpoint_stage(checkpoint: &Path) -> Result<u8> {
+    let path = checkpoint.join("state.json");
+    let state = read_json(&path)?;
+    let stage = state
+        .get("stage")
+        .and_then(|s| {
+            s.as_u64().or_else(|| {
+                s.as_str()
+                    .and_then(|t| t.trim_start_matches("stage").trim().parse().ok())
+            })
+        })
+        .filter(|s| *s == 1 || *s == 2);
+    stage.map(|s| s as u8).ok_or_else(|| RestoreError::Bundle {
+        path,
+        message: "no \"stage\": 1 or 2 in the checkpoint state (pass the stage explicitly)".into(),
+    })
+}
+
+/// Merges a `diffmac-train` checkpoint folder (`control.safetensors`, and
+/// `unet.safetensors` / `mib.safetensors` when the stage trained them) into the bundle in
+/// `bundle_dir` as stage `stage` (read from the checkpoint's `state.json` when `None`). Every
+/// file is checked against the bundle's architecture before anything is replaced.
+///
+/// # Errors
+/// Missing or mis-shaped files (naming file and key), or a bundle without that stage.
+pub fn merge_checkpoint<B: Backend>(
+    bundle_dir: &Path,
+    checkpoint: &Path,
+    stage: Option<u8>,
+    device: &Device<B>,
+) -> Result<BundleConfig> {
+    let mut config = BundleConfig::load(bundle_dir)?;
+    let stage = match stage {
+        Some(s @ (1 | 2)) => s,
+        Some(s) => {
+            return Err(RestoreError::InvalidOption(format!(
+                "stage {s}: DiffMAC has stages 1 and 2"
+            )));
+        }
+        None => checkpoint_stage(checkpoint)?,
+    };
+    let control_path = checkpoint.join("control.safetensors");
+    let unet_path = checkpoint.join("unet.safetensors");
+    let mib_path = checkpoint.join("mib.safetensors");
+    let files = if stage == 1 {
+        &mut config.stage1
+    } else {
+        config.stage2.as_mut().ok_or_else(|| RestoreError::Bundle {
+            path: bundle_dir.to_path_buf(),
+            message: "the bundle has no Stage II to merge into".into(),
+        })?
+    };
+    let fresh = files.control_config.init::<B>(device);
+    load_module(
+        fresh,
+        &SafetensorsFile::open(&control_path)?,
+        FloatDType::F32,
+    )?;
+    let unet_name = format!("unet_stage{stage}.safetensors");
+    let has_unet = unet_path.exists();
+    if has_unet {
+        let unet_config = UNetConfig::from_json(&config.unet_config.to_string())?;
+        let vb =
+            VarBuilder::<B>::from_file(SafetensorsFile::open(&unet_path)?, device, FloatDType::F16);
+        drop(UNet2DConditionModel::load(&unet_config, &vb)?);
+        vb.finish()?;
+    }
+    let mut mib_stats = None;
+    if stage == 2 {
+        let mib = config.mib.as_ref().expect("stage2 comes with mib");
+        let fresh = mib.config.init::<B>(&mib.qc_stats, device)?;
+        let loaded = load_module(fresh, &SafetensorsFile::open(&mib_path)?, FloatDType::F32)?;
+        mib_stats = Some(loaded.qc_stats());
+    }
+
+    let control_name = format!("control_stage{stage}.safetensors");
+    copy_into(&control_path, bundle_dir, &control_name)?;
+    let files = if stage == 1 {
+        &mut config.stage1
+    } else {
+        config.stage2.as_mut().expect("checked above")
+    };
+    files.control = control_name;
+    files.trained = true;
+    if has_unet {
+        copy_into(&unet_path, bundle_dir, &unet_name)?;
+        files.unet = unet_name;
+    }
+    if let Some(stats) = mib_stats {
+        copy_into(&mib_path, bundle_dir, "mib.safetensors")?;
+        let mib = config.mib.as_mut().expect("stage2 comes with mib");
+        mib.file = "mib.safetensors".into();
+        mib.qc_stats = stats;
+    }
+    config
+        .provenance
+        .insert(format!("stage{stage}"), checkpoint.display().to_string());
+    config.save(bundle_dir)?;
+    Ok(config)
+}

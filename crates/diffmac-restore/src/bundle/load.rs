@@ -1,0 +1,242 @@
+//! Loading a bundle: every file is opened and checked against `config.json` up front, and all
+//! problems are reported together, one line each, before any restoration starts.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, FloatDType, Tensor};
+use diffmac_id::{IResNet, IdentityEncoder};
+use diffmac_ldm::{
+    AdaInControl, AutoencoderKL, SafetensorsFile, UNet2DConditionModel, UNetConfig, VaeConfig,
+    VarBuilder, load_module,
+};
+use diffmac_mib::ManifoldBottleneck;
+use diffmac_sampler::NoiseSchedule;
+
+use crate::bundle::config::BundleConfig;
+use crate::error::{RestoreError, Result};
+
+/// Name of the tensor in the bundle's context file.
+pub const CONTEXT_KEY: &str = "context";
+
+/// The identity encoder kinds a bundle can name.
+pub const IDENTITY_KINDS: &[&str] = &["iresnet"];
+
+/// One stage's modules.
+pub struct StageModels<B: Backend> {
+    /// The UNet (shared with the other stage when both name the same file).
+    pub unet: UNet2DConditionModel<B>,
+    /// The AdaIN control.
+    pub control: AdaInControl<B>,
+}
+
+/// A loaded DiffMAC model: the shared VAE, both stages, the bottleneck, the identity encoder
+/// and the empty prompt's context.
+pub struct ModelBundle<B: Backend> {
+    /// The folder it was loaded from.
+    pub dir: PathBuf,
+    /// Its `config.json`.
+    pub config: BundleConfig,
+    /// The shared, frozen VAE.
+    pub vae: AutoencoderKL<B>,
+    /// Stage I.
+    pub stage1: StageModels<B>,
+    /// Stage II, if the bundle has it.
+    pub stage2: Option<StageModels<B>>,
+    /// Stage II's bottleneck.
+    pub mib: Option<ManifoldBottleneck<B>>,
+    /// `F_ID`.
+    pub identity: Option<Box<dyn IdentityEncoder<B>>>,
+    /// The empty prompt's text encoding `[1, 77, D]`.
+    pub context: Tensor<B, 3>,
+    /// The training noise schedule.
+    pub schedule: NoiseSchedule,
+}
+
+impl<B: Backend> std::fmt::Debug for ModelBundle<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelBundle")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Collects every problem instead of stopping at the first.
+struct Problems {
+    dir: PathBuf,
+    list: Vec<String>,
+}
+
+impl Problems {
+    fn take<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.list.push(e.to_string());
+                None
+            }
+        }
+    }
+}
+
+impl<B: Backend> ModelBundle<B> {
+    /// Loads the bundle in `dir` onto `device`, every weight converted to `dtype`.
+    ///
+    /// # Errors
+    /// [`RestoreError::Bundle`] listing every problem found (missing or truncated files,
+    /// missing or unexpected tensors, shape mismatches, non-float tensors, bad configs), one
+    /// per line, each naming its file.
+    pub fn load(dir: &Path, device: &Device<B>, dtype: FloatDType) -> Result<Self> {
+        let config = BundleConfig::load(dir)?;
+        let mut p = Problems {
+            dir: dir.to_path_buf(),
+            list: Vec::new(),
+        };
+        let config_path = dir.join(crate::bundle::config::CONFIG_FILE);
+        let unet_config = p.take(
+            UNetConfig::from_json(&config.unet_config.to_string()).map_err(|e| {
+                RestoreError::Bundle {
+                    path: config_path.clone(),
+                    message: format!("unet_config: {e}"),
+                }
+            }),
+        );
+        let vae_config = p.take(
+            serde_json::from_value::<VaeConfig>(config.vae_config.clone()).map_err(|e| {
+                RestoreError::Bundle {
+                    path: config_path.clone(),
+                    message: format!("vae_config: {e}"),
+                }
+            }),
+        );
+        let schedule = p.take(
+            config
+                .scheduler
+                .noise_schedule()
+                .map_err(RestoreError::from),
+        );
+        let file = |name: &str| SafetensorsFile::open(dir.join(name)).map_err(RestoreError::from);
+
+        let vae = vae_config.as_ref().and_then(|c| {
+            let f = p.take(file(&config.vae))?;
+            p.take(load_diffusers(f, device, dtype, |vb| {
+                AutoencoderKL::load(c, vb)
+            }))
+        });
+        let mut unets: Vec<(String, UNet2DConditionModel<B>)> = Vec::new();
+        let mut stage = |files: &crate::bundle::config::StageFiles,
+                         p: &mut Problems|
+         -> Option<StageModels<B>> {
+            let uc = unet_config.as_ref()?;
+            let unet = match unets.iter().find(|(n, _)| *n == files.unet) {
+                Some((_, u)) => Some(u.clone()),
+                None => {
+                    let f = p.take(file(&files.unet))?;
+                    let u = p.take(load_diffusers(f, device, dtype, |vb| {
+                        UNet2DConditionModel::load(uc, vb)
+                    }))?;
+                    unets.push((files.unet.clone(), u.clone()));
+                    Some(u)
+                }
+            };
+            let control = p.take(file(&files.control)).and_then(|f| {
+                let fresh = files.control_config.init::<B>(device);
+                p.take(load_module(fresh, &f, dtype).map_err(RestoreError::from))
+            });
+            Some(StageModels {
+                unet: unet?,
+                control: control?,
+            })
+        };
+        let stage1 = stage(&config.stage1, &mut p);
+        let stage2 = config.stage2.as_ref().map(|s| stage(s, &mut p));
+        let mib = config.mib.as_ref().map(|m| {
+            let fresh = p.take(m.config.init::<B>(&m.qc_stats, device).map_err(Into::into))?;
+            let f = p.take(file(&m.file))?;
+            p.take(load_module(fresh, &f, dtype).map_err(RestoreError::from))
+        });
+        let identity = config
+            .identity
+            .as_ref()
+            .map(|i| p.take(load_identity::<B>(dir, &i.kind, &i.file, device)));
+        let context = p.take(file(&config.context)).and_then(|f| {
+            p.take(
+                f.float_tensor::<B, 3>(CONTEXT_KEY, device, dtype)
+                    .map_err(Into::into),
+            )
+        });
+        if let (Some(c), Some(uc)) = (&context, &unet_config) {
+            let [one, _, d] = c.dims();
+            if one != 1 || d != uc.cross_attention_dim {
+                p.list.push(format!(
+                    "{}: context is {:?}, the UNet attends to [1, L, {}]",
+                    dir.join(&config.context).display(),
+                    c.dims(),
+                    uc.cross_attention_dim
+                ));
+            }
+        }
+        if !p.list.is_empty() {
+            return Err(RestoreError::Bundle {
+                path: p.dir,
+                message: format!(
+                    "the model bundle has {} problem(s):\n  {}",
+                    p.list.len(),
+                    p.list.join("\n  ")
+                ),
+            });
+        }
+        let missing = || RestoreError::Bundle {
+            path: dir.to_path_buf(),
+            message: "incomplete bundle".into(),
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            vae: vae.ok_or_else(missing)?,
+            stage1: stage1.ok_or_else(missing)?,
+            stage2: stage2.map(|s| s.ok_or_else(missing)).transpose()?,
+            mib: mib.map(|m| m.ok_or_else(missing)).transpose()?,
+            identity: identity.map(|i| i.ok_or_else(missing)).transpose()?,
+            context: context.ok_or_else(missing)?,
+            schedule: schedule.ok_or_else(missing)?,
+            config,
+        })
+    }
+}
+
+/// Builds a module from a diffusers-layout file and checks that it used every tensor.
+fn load_diffusers<B: Backend, M>(
+    file: SafetensorsFile,
+    device: &Device<B>,
+    dtype: FloatDType,
+    build: impl FnOnce(&VarBuilder<B>) -> diffmac_ldm::Result<M>,
+) -> Result<M> {
+    let vb = VarBuilder::from_file(file, device, dtype);
+    let module = build(&vb)?;
+    vb.finish()?;
+    Ok(module)
+}
+
+/// Loads an identity encoder of `kind` from `dir/file`.
+///
+/// # Errors
+/// [`RestoreError::Bundle`] for an unknown kind, otherwise the encoder's loading errors.
+pub fn load_identity<B: Backend>(
+    dir: &Path,
+    kind: &str,
+    file: &str,
+    device: &Device<B>,
+) -> Result<Box<dyn IdentityEncoder<B>>> {
+    let path = dir.join(file);
+    match kind {
+        "iresnet" => Ok(Box::new(IResNet::<B>::load(&path, device)?)),
+        other => Err(RestoreError::Bundle {
+            path,
+            message: format!(
+                "unknown identity encoder kind {other:?} (known: {})",
+                IDENTITY_KINDS.join(", ")
+            ),
+        }),
+    }
+}

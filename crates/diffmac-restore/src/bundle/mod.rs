@@ -1,0 +1,23 @@
+//! Model bundles: one folder holding everything a DiffMAC restoration needs.
+//!
+//! ```text
+//! config.json                 BundleConfig: architectures, schedule, μ_QC/σ_QC, provenance
+//! vae.safetensors             the shared, frozen VAE (diffusers keys)
+//! unet.safetensors            the UNet (diffusers keys); stages may name their own
+//! control_stage1.safetensors  Stage I's AdaIN control (module-path keys)
+//! control_stage2.safetensors  Stage II's AdaIN control
+//! mib.safetensors             the manifold information bottleneck
+//! identity.safetensors        F_ID (ArcFace IResNet, insightface keys)
+//! context.safetensors         the empty prompt's text encoding `context` [1, 77, D]
+//! ```
+
+pub mod config;
+pub mod convert;
+pub mod load;
+pub mod locate;
+pub mod tiny;
+
+pub use config::{BundleConfig, IdentityFiles, MibFiles, StageFiles};
+pub use load::{ModelBundle, StageModels};
+pub use locate::{MODEL_ENV, default_model_dir, resolve_model_dir};
+pub use tiny::write_tiny_bundle;

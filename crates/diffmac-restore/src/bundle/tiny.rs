@@ -1,0 +1,276 @@
+//! The `tiny` bundle: every part of a real bundle, at toy sizes and with random weights, so
+//! that tests and new users run the whole DID pipeline on a CPU in seconds. It restores
+//! nothing: its output is the random networks' output.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
+use diffmac_ldm::loader::{export, save_safetensors};
+use diffmac_ldm::{
+    AutoencoderKL, ControlConfig, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
+    save_module,
+};
+use diffmac_mib::{MibConfig, QcStats};
+use diffmac_sampler::SchedulerConfig;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::bundle::config::{
+    BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, IdentityFiles, MibFiles, StageFiles,
+};
+use crate::bundle::load::CONTEXT_KEY;
+use crate::error::{RestoreError, Result};
+
+/// Side of the tiny bundle's faces.
+pub const TINY_IMAGE_SIZE: usize = 64;
+
+const TINY_UNET: &str = r#"{
+  "_class_name": "UNet2DConditionModel",
+  "act_fn": "silu",
+  "attention_head_dim": [2, 4, 4],
+  "block_out_channels": [16, 32, 32],
+  "center_input_sample": false,
+  "cross_attention_dim": 24,
+  "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+  "downsample_padding": 1,
+  "flip_sin_to_cos": true,
+  "freq_shift": 0,
+  "in_channels": 4,
+  "layers_per_block": 1,
+  "mid_block_scale_factor": 1,
+  "norm_eps": 1e-05,
+  "norm_num_groups": 4,
+  "out_channels": 4,
+  "sample_size": 16,
+  "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+  "upcast_attention": false,
+  "use_linear_projection": true
+}"#;
+
+const TINY_VAE: &str = r#"{
+  "_class_name": "AutoencoderKL",
+  "act_fn": "silu",
+  "block_out_channels": [16, 32, 32],
+  "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+  "in_channels": 3,
+  "latent_channels": 4,
+  "layers_per_block": 1,
+  "norm_num_groups": 8,
+  "out_channels": 3,
+  "sample_size": 64,
+  "scaling_factor": 0.18215,
+  "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
+}"#;
+
+/// Stable Diffusion 2.1's training schedule as a diffusers scheduler config.
+pub fn sd21_scheduler() -> SchedulerConfig {
+    SchedulerConfig::from_json_str(
+        r#"{"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+            "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}"#,
+    )
+    .expect("a valid scheduler config")
+}
+
+/// Writes the tiny bundle into `dir` (created if needed; existing bundle files are replaced
+/// only with `overwrite`). Equal seeds give equal bundles on the same backend.
+///
+/// # Errors
+/// [`RestoreError::Io`] or [`RestoreError::Bundle`] if the folder cannot be written or
+/// already holds a bundle and `overwrite` is off.
+pub fn write_tiny_bundle<B: Backend>(
+    dir: &Path,
+    seed: u64,
+    overwrite: bool,
+    device: &Device<B>,
+) -> Result<BundleConfig> {
+    let config_path = dir.join(crate::bundle::config::CONFIG_FILE);
+    if config_path.exists() && !overwrite {
+        return Err(RestoreError::Bundle {
+            path: config_path,
+            message: "a bundle already exists here (pass overwrite to replace it)".into(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| RestoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    B::seed(device, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+
+    let unet_config = UNetConfig::from_json(TINY_UNET)?;
+    let vae_config: VaeConfig = serde_json::from_str(TINY_VAE).expect("a valid VAE config");
+
+    let vb = VarBuilder::<B>::random(device, FloatDType::F32);
+    let vae = AutoencoderKL::load(&vae_config, &vb)?;
+    save_safetensors(dir.join("vae.safetensors"), &export(&vae, &vb.key_map())?)?;
+
+    let vb = VarBuilder::<B>::random(device, FloatDType::F32);
+    let unet = UNet2DConditionModel::load(&unet_config, &vb)?;
+    save_safetensors(dir.join("unet.safetensors"), &export(&unet, &vb.key_map())?)?;
+
+    // Random (not zero) γ/β convolutions, so that the controls change the UNet's output and
+    // a test can see which manifold reached which stage.
+    let control_config = ControlConfig::for_unet(&unet);
+    for name in ["control_stage1.safetensors", "control_stage2.safetensors"] {
+        let control = randomized(control_config.init::<B>(device), 0.05);
+        save_module(&control, dir.join(name))?;
+    }
+
+    let identity = TinyIResNet::default();
+    let mib_config = MibConfig {
+        identity_dim: identity.num_features,
+        ..MibConfig::default()
+    };
+    let qc_stats = QcStats {
+        mean: vec![0.0; 8],
+        std: vec![1.0; 8],
+        count: 0,
+        images: 0,
+    };
+    let mib = randomized(mib_config.init::<B>(&qc_stats, device)?, 0.1);
+    save_module(&mib, dir.join("mib.safetensors"))?;
+
+    save_safetensors(
+        dir.join("identity.safetensors"),
+        &identity.random_state_dict(&mut rng),
+    )?;
+
+    let context: Vec<f32> = (0..77 * unet_config.cross_attention_dim)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let mut tensors = BTreeMap::new();
+    tensors.insert(
+        CONTEXT_KEY.to_string(),
+        TensorData::new(context, [1, 77, unet_config.cross_attention_dim]),
+    );
+    save_safetensors(dir.join("context.safetensors"), &tensors)?;
+
+    let stage = |control: &str| StageFiles {
+        unet: "unet.safetensors".into(),
+        control: control.into(),
+        control_config: control_config.clone(),
+        trained: false,
+    };
+    let config = BundleConfig {
+        format: BUNDLE_FORMAT.into(),
+        format_version: BUNDLE_VERSION,
+        image_size: TINY_IMAGE_SIZE,
+        random_weights: true,
+        unet_config: serde_json::from_str(TINY_UNET).expect("valid JSON"),
+        vae_config: serde_json::from_str(TINY_VAE).expect("valid JSON"),
+        vae: "vae.safetensors".into(),
+        scheduler: sd21_scheduler(),
+        context: "context.safetensors".into(),
+        stage1: stage("control_stage1.safetensors"),
+        stage2: Some(stage("control_stage2.safetensors")),
+        mib: Some(MibFiles {
+            file: "mib.safetensors".into(),
+            config: mib_config,
+            qc_stats,
+        }),
+        identity: Some(IdentityFiles {
+            kind: "iresnet".into(),
+            file: "identity.safetensors".into(),
+        }),
+        provenance: BTreeMap::from([
+            (
+                "source".to_string(),
+                "random weights (tiny bundle)".to_string(),
+            ),
+            ("seed".to_string(), seed.to_string()),
+        ]),
+    };
+    config.save(dir)?;
+    Ok(config)
+}
+
+/// Adds N(0, `std`²) noise to every trainable parameter of `module` (frozen statistics stay).
+fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
+    struct Noise(f64);
+    impl<B: Backend> ModuleMapper<B> for Noise {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            if !param.is_require_grad() {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            let noise = Tensor::random(
+                tensor.shape(),
+                Distribution::Normal(0.0, self.0),
+                &tensor.device(),
+            );
+            Param::from_mapped_value(id, tensor + noise, mapper)
+        }
+    }
+    module.map(&mut Noise(std))
+}
+
+/// A toy ArcFace IResNet (one block per stage) in insightface's key layout.
+struct TinyIResNet {
+    width: usize,
+    num_features: usize,
+    input_size: usize,
+}
+
+impl Default for TinyIResNet {
+    fn default() -> Self {
+        Self {
+            width: 8,
+            num_features: 32,
+            input_size: 32,
+        }
+    }
+}
+
+impl TinyIResNet {
+    fn random_state_dict(&self, rng: &mut ChaCha8Rng) -> BTreeMap<String, TensorData> {
+        let mut t = BTreeMap::new();
+        let mut put = |key: String, shape: Vec<usize>, lo: f32, hi: f32| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
+            t.insert(key, TensorData::new(v, shape));
+        };
+        let c = self.width;
+        let bn = |put: &mut dyn FnMut(String, Vec<usize>, f32, f32), p: &str, n: usize| {
+            put(format!("{p}.weight"), vec![n], 0.8, 1.2);
+            put(format!("{p}.bias"), vec![n], -0.1, 0.1);
+            put(format!("{p}.running_mean"), vec![n], -0.1, 0.1);
+            put(format!("{p}.running_var"), vec![n], 0.8, 1.2);
+        };
+        let conv = 0.3;
+        put("conv1.weight".into(), vec![c, 3, 3, 3], -conv, conv);
+        bn(&mut put, "bn1", c);
+        put("prelu.weight".into(), vec![c], 0.2, 0.3);
+        for s in 1..=4 {
+            let p = format!("layer{s}.0");
+            bn(&mut put, &format!("{p}.bn1"), c);
+            put(format!("{p}.conv1.weight"), vec![c, c, 3, 3], -conv, conv);
+            bn(&mut put, &format!("{p}.bn2"), c);
+            put(format!("{p}.prelu.weight"), vec![c], 0.2, 0.3);
+            put(format!("{p}.conv2.weight"), vec![c, c, 3, 3], -conv, conv);
+            bn(&mut put, &format!("{p}.bn3"), c);
+            // Stride 2 always needs the projection shortcut.
+            put(
+                format!("{p}.downsample.0.weight"),
+                vec![c, c, 1, 1],
+                -conv,
+                conv,
+            );
+            bn(&mut put, &format!("{p}.downsample.1"), c);
+        }
+        bn(&mut put, "bn2", c);
+        let side = self.input_size / 16;
+        let fc_in = c * side * side;
+        put(
+            "fc.weight".into(),
+            vec![self.num_features, fc_in],
+            -0.3,
+            0.3,
+        );
+        put("fc.bias".into(), vec![self.num_features], -0.1, 0.1);
+        bn(&mut put, "features", self.num_features);
+        t
+    }
+}

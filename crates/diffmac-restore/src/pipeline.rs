@@ -1,0 +1,347 @@
+//! The DID pipeline of Algorithm 1 at inference:
+//!
+//! ```text
+//! X_LQ ─E→ R ─DiagonalGaussian→ control₁ ─50-step spaced DDPM (c = "")→ z̃₀¹ (eq. 5) ─D→ X_D1
+//! X_D1 ─E→ R ─MIB(F_ID(X_D1))→ Z ─DiagonalGaussian→ control₂ ─50-step spaced DDPM→ z̃₀² ─D→ X_D2
+//! ```
+//!
+//! [`Restorer::restore`] runs it on a batch of aligned faces and reports every intermediate
+//! result to an [`Observer`] (progress bars, debugging, and the test that checks the order).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor};
+use diffmac_ldm::ManifoldInput;
+use diffmac_mib::{Injection, InjectionKind};
+use diffmac_sampler::{Init, NoiseRng, Sampler, SpacedSchedule, Spacing};
+
+use crate::bundle::ModelBundle;
+use crate::color::color_fix;
+use crate::error::{RestoreError, Result};
+use crate::options::RestoreOptions;
+use crate::stage::sample_stage;
+
+/// One intermediate result of the pipeline, in Algorithm 1's order.
+#[derive(Debug)]
+pub enum PipelineEvent<'a, B: Backend> {
+    /// Lines 4–5: the QC output `R = E(X_LQ)` (8 channels).
+    LqManifold(&'a Tensor<B, 4>),
+    /// One sampling step of a stage is done (`done` of `total`).
+    Step {
+        /// 1 or 2.
+        stage: u8,
+        /// Steps done so far.
+        done: usize,
+        /// Steps of this stage.
+        total: usize,
+    },
+    /// Line 11: Stage I's final latent `z̃₀¹` (UNet scale).
+    Stage1Latent(&'a Tensor<B, 4>),
+    /// Line 12: `X_D1 = D(z̃₀¹)` in [-1, 1].
+    Stage1Image(&'a Tensor<B, 4>),
+    /// Line 16: `R = E(X_D1)` (8 channels).
+    D1Manifold(&'a Tensor<B, 4>),
+    /// Line 18: the identity embedding fed to the bottleneck (of `X_D1`, or the reference).
+    Identity(&'a Tensor<B, 2>),
+    /// Line 21: the bottleneck's `Z` (8 channels).
+    Bottleneck(&'a Tensor<B, 4>),
+    /// Line 31: Stage II's final latent `z̃₀²`.
+    Stage2Latent(&'a Tensor<B, 4>),
+    /// Line 32: `X_D2` in [-1, 1], before any colour fix.
+    Stage2Image(&'a Tensor<B, 4>),
+}
+
+/// Receives the pipeline's intermediate results.
+pub trait Observer<B: Backend> {
+    /// Called once per event, in order.
+    fn event(&mut self, event: &PipelineEvent<'_, B>);
+}
+
+impl<B: Backend, F: FnMut(&PipelineEvent<'_, B>)> Observer<B> for F {
+    fn event(&mut self, event: &PipelineEvent<'_, B>) {
+        self(event)
+    }
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl<B: Backend> Observer<B> for Quiet {
+    fn event(&mut self, _: &PipelineEvent<'_, B>) {}
+}
+
+/// The result of one batch, images `[N, 3, S, S]` in [-1, 1] (colour fix applied).
+#[derive(Debug, Clone)]
+pub struct Restored<B: Backend> {
+    /// `X_D1`.
+    pub stage1: Tensor<B, 4>,
+    /// `X_D2`, unless only Stage I ran.
+    pub stage2: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> Restored<B> {
+    /// The pipeline's final output: `X_D2`, or `X_D1` when only Stage I ran.
+    pub fn output(&self) -> &Tensor<B, 4> {
+        self.stage2.as_ref().unwrap_or(&self.stage1)
+    }
+}
+
+/// Restores aligned faces with a loaded [`ModelBundle`].
+pub struct Restorer<'a, B: Backend> {
+    bundle: &'a ModelBundle<B>,
+    options: RestoreOptions,
+    stage1: Sampler,
+    stage2: Sampler,
+}
+
+impl<'a, B: Backend> Restorer<'a, B> {
+    /// A restorer for `bundle` with `options`.
+    ///
+    /// # Errors
+    /// [`RestoreError::InvalidOption`] for options out of range or not offered by the
+    /// bundle (Stage II of a Stage I-only bundle, identity injection without an encoder).
+    pub fn new(bundle: &'a ModelBundle<B>, options: RestoreOptions) -> Result<Self> {
+        options.check()?;
+        if !options.stage1_only {
+            if bundle.stage2.is_none() {
+                return Err(RestoreError::InvalidOption(
+                    "this model has no Stage II; restore with Stage I only".into(),
+                ));
+            }
+            if Self::injection_kind(bundle, &options) == InjectionKind::Identity
+                && bundle.identity.is_none()
+            {
+                return Err(RestoreError::InvalidOption(
+                    "identity injection needs an identity encoder, which this model lacks".into(),
+                ));
+            }
+        }
+        let sampler = |steps: usize| -> Result<Sampler> {
+            let schedule = SpacedSchedule::new(&bundle.schedule, &Spacing::Sections(vec![steps]))?;
+            let prediction = bundle.config.scheduler.prediction()?;
+            Ok(Sampler::new(
+                schedule,
+                prediction,
+                options.sampler.method(),
+            )?)
+        };
+        Ok(Self {
+            bundle,
+            stage1: sampler(options.stage1_steps)?,
+            stage2: sampler(options.stage2_steps.max(1))?,
+            options,
+        })
+    }
+
+    fn injection_kind(bundle: &ModelBundle<B>, options: &RestoreOptions) -> InjectionKind {
+        options
+            .injection
+            .or_else(|| bundle.config.mib.as_ref().map(|m| m.config.injection))
+            .unwrap_or_default()
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &RestoreOptions {
+        &self.options
+    }
+
+    /// Side of the square faces the model restores.
+    pub fn image_size(&self) -> usize {
+        self.bundle.config.image_size
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> B::Device {
+        self.bundle.context.device()
+    }
+
+    /// The bundle in use.
+    pub fn bundle(&self) -> &ModelBundle<B> {
+        self.bundle
+    }
+
+    /// The identity embedding `[N, D]` of aligned faces `[N, 3, S, S]` in [-1, 1] (`F_ID`,
+    /// after the FFHQ → ArcFace crop): what Stage II injects, or a reference identity for
+    /// [`Restorer::restore`] (Fig. 10).
+    ///
+    /// # Errors
+    /// If the bundle has no identity encoder or the crop cannot be made.
+    pub fn identity_of(&self, faces: Tensor<B, 4>) -> Result<Tensor<B, 2>> {
+        let encoder = self.bundle.identity.as_ref().ok_or_else(|| {
+            RestoreError::InvalidOption("the model has no identity encoder".into())
+        })?;
+        let faces = faces.cast(DType::F32);
+        let crop = diffmac_id::preprocess::ffhq_to_arcface(faces, encoder.input_size())?;
+        Ok(encoder.embed(crop))
+    }
+
+    /// Runs the DID pipeline on `lq` `[N, 3, S, S]` in [-1, 1], S the bundle's
+    /// `image_size`. `reference` (`[1, D]`) replaces the identity of `X_D1` (Fig. 10).
+    /// `seed` overrides the options' seed for this batch (callers derive one per face so
+    /// that results do not depend on the batch a face is in).
+    ///
+    /// # Errors
+    /// Wrong input shapes, or a failing stage.
+    pub fn restore(
+        &self,
+        lq: Tensor<B, 4>,
+        reference: Option<Tensor<B, 2>>,
+        seed: u64,
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Restored<B>> {
+        let b = self.bundle;
+        let size = b.config.image_size;
+        let [n, c, h, w] = lq.dims();
+        if c != 3 || h != size || w != size {
+            return Err(RestoreError::InvalidOption(format!(
+                "faces must be [N, 3, {size}, {size}], got {:?}",
+                [n, c, h, w]
+            )));
+        }
+        let dtype = b.context.dtype();
+        let lq = lq.cast(dtype);
+        let scale = b.vae.scaling_factor;
+        // Posterior samples and injected noise come from their own stream; the samplers draw
+        // from `seed` and `seed + 1`.
+        let mut rng = NoiseRng::new(seed ^ 0x9E37_79B9_7F4A_7C15);
+
+        // Stage I (lines 1–12).
+        let r = b.vae.moments(lq.clone());
+        observer.event(&PipelineEvent::LqManifold(&r));
+        let stage1 = &b.stage1;
+        let input1 = read_manifold(b.config.stage1.control_config.input, r.clone(), &mut rng);
+        let init1 = self.init(&self.stage1, &r, scale, dtype)?;
+        let total1 = init_steps(&init1, &self.stage1);
+        let mut done = 0;
+        let z1 = sample_stage(
+            &stage1.unet,
+            &stage1.control,
+            input1,
+            b.context.clone(),
+            &self.stage1,
+            init1,
+            seed,
+            |_| {
+                done += 1;
+                observer.event(&PipelineEvent::Step {
+                    stage: 1,
+                    done,
+                    total: total1,
+                });
+            },
+        )?;
+        observer.event(&PipelineEvent::Stage1Latent(&z1));
+        let x_d1 = b.vae.decode(z1 / scale).clamp(-1.0, 1.0);
+        observer.event(&PipelineEvent::Stage1Image(&x_d1));
+        if self.options.stage1_only {
+            let stage1 = color_fix(x_d1, lq, self.options.color_fix);
+            return Ok(Restored {
+                stage1,
+                stage2: None,
+            });
+        }
+
+        // Stage II (lines 13–32).
+        let (stage2, mib) = match (&b.stage2, &b.mib) {
+            (Some(s), Some(m)) => (s, m),
+            _ => unreachable!("checked in Restorer::new"),
+        };
+        let r = b.vae.moments(x_d1.clone());
+        observer.event(&PipelineEvent::D1Manifold(&r));
+        let injection = match Self::injection_kind(b, &self.options) {
+            InjectionKind::Identity => {
+                let embedding = match reference {
+                    Some(e) => e,
+                    None => self.identity_of(x_d1.clone())?,
+                }
+                .cast(dtype);
+                observer.event(&PipelineEvent::Identity(&embedding));
+                Injection::Identity(embedding)
+            }
+            InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)),
+            InjectionKind::None => Injection::None,
+        };
+        let z = mib.forward(r, injection)?.z;
+        observer.event(&PipelineEvent::Bottleneck(&z));
+        let stage2_config = b.config.stage2.as_ref().expect("checked in Restorer::new");
+        let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng);
+        let d1_moments = b.vae.moments(x_d1.clone());
+        let init2 = self.init(&self.stage2, &d1_moments, scale, dtype)?;
+        let total2 = init_steps(&init2, &self.stage2);
+        let mut done = 0;
+        let z2 = sample_stage(
+            &stage2.unet,
+            &stage2.control,
+            input2,
+            b.context.clone(),
+            &self.stage2,
+            init2,
+            seed.wrapping_add(1),
+            |_| {
+                done += 1;
+                observer.event(&PipelineEvent::Step {
+                    stage: 2,
+                    done,
+                    total: total2,
+                });
+            },
+        )?;
+        observer.event(&PipelineEvent::Stage2Latent(&z2));
+        let x_d2 = b.vae.decode(z2 / scale).clamp(-1.0, 1.0);
+        observer.event(&PipelineEvent::Stage2Image(&x_d2));
+        let fix = self.options.color_fix;
+        Ok(Restored {
+            stage1: color_fix(x_d1, lq.clone(), fix),
+            stage2: Some(color_fix(x_d2, lq, fix)),
+        })
+    }
+
+    /// Where a stage starts: pure noise (strength 1), or the stage input's posterior mean
+    /// (scaled) noised to `strength` of the schedule.
+    fn init(
+        &self,
+        sampler: &Sampler,
+        moments: &Tensor<B, 4>,
+        scale: f64,
+        dtype: DType,
+    ) -> Result<Init<B, 4>> {
+        let [n, c, h, w] = moments.dims();
+        if self.options.strength >= 1.0 {
+            return Ok(Init::Noise {
+                shape: [n, c / 2, h, w],
+                options: (&moments.device(), dtype).into(),
+            });
+        }
+        let mean = moments.clone().narrow(1, 0, c / 2);
+        Ok(Init::Latent {
+            latent: mean * scale,
+            steps: sampler
+                .schedule()
+                .steps_for_strength(self.options.strength)?,
+        })
+    }
+}
+
+/// Number of steps a run from `init` takes.
+fn init_steps<B: Backend>(init: &Init<B, 4>, sampler: &Sampler) -> usize {
+    match init {
+        Init::Latent { steps, .. } => *steps,
+        _ => sampler.schedule().len(),
+    }
+}
+
+/// The control's input from a QC-shaped manifold (lines 5 and 23).
+fn read_manifold<B: Backend>(
+    input: ManifoldInput,
+    moments: Tensor<B, 4>,
+    rng: &mut NoiseRng,
+) -> Tensor<B, 4> {
+    let [n, c, h, w] = moments.dims();
+    let noise = match input {
+        ManifoldInput::Sample => {
+            let device = moments.device();
+            Some(rng.gaussian::<B, 4>([n, c / 2, h, w], (&device, moments.dtype())))
+        }
+        _ => None,
+    };
+    input.read(moments, noise)
+}

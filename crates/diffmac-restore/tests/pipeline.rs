@@ -1,0 +1,205 @@
+//! The DID pipeline on the tiny bundle: Algorithm 1's order with the right tensors,
+//! determinism, Stage I only.
+
+use burn::backend::Flex;
+use burn::tensor::{Distribution, FloatDType, Tensor};
+use diffmac_mib::Injection;
+use diffmac_restore::bundle::write_tiny_bundle;
+use diffmac_restore::{ModelBundle, PipelineEvent, Quiet, RestoreOptions, Restorer};
+
+type B = Flex;
+
+fn tiny() -> (tempfile::TempDir, ModelBundle<B>) {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Default::default();
+    write_tiny_bundle::<B>(dir.path(), 3, false, &device).unwrap();
+    let bundle = ModelBundle::load(dir.path(), &device, FloatDType::F32).unwrap();
+    (dir, bundle)
+}
+
+fn options(steps: usize) -> RestoreOptions {
+    RestoreOptions {
+        stage1_steps: steps,
+        stage2_steps: steps,
+        ..RestoreOptions::default()
+    }
+}
+
+fn faces(n: usize) -> Tensor<B, 4> {
+    Tensor::random(
+        [n, 3, 64, 64],
+        Distribution::Uniform(-1.0, 1.0),
+        &Default::default(),
+    )
+}
+
+fn max_diff(a: &Tensor<B, 4>, b: &Tensor<B, 4>) -> f32 {
+    (a.clone() - b.clone()).abs().max().into_scalar()
+}
+
+/// What the observer saw, as owned tensors.
+#[derive(Debug)]
+enum Seen {
+    Lq(Tensor<B, 4>),
+    Step(u8),
+    Latent1(Tensor<B, 4>),
+    Image1(Tensor<B, 4>),
+    D1(Tensor<B, 4>),
+    Id(Tensor<B, 2>),
+    Z(Tensor<B, 4>),
+    Latent2(Tensor<B, 4>),
+    Image2(Tensor<B, 4>),
+}
+
+fn record(restorer: &Restorer<'_, B>, lq: Tensor<B, 4>, seed: u64) -> (Vec<Seen>, Tensor<B, 4>) {
+    let mut seen = Vec::new();
+    let mut observer = |e: &PipelineEvent<'_, B>| {
+        seen.push(match e {
+            PipelineEvent::LqManifold(t) => Seen::Lq((*t).clone()),
+            PipelineEvent::Step { stage, .. } => Seen::Step(*stage),
+            PipelineEvent::Stage1Latent(t) => Seen::Latent1((*t).clone()),
+            PipelineEvent::Stage1Image(t) => Seen::Image1((*t).clone()),
+            PipelineEvent::D1Manifold(t) => Seen::D1((*t).clone()),
+            PipelineEvent::Identity(t) => Seen::Id((*t).clone()),
+            PipelineEvent::Bottleneck(t) => Seen::Z((*t).clone()),
+            PipelineEvent::Stage2Latent(t) => Seen::Latent2((*t).clone()),
+            PipelineEvent::Stage2Image(t) => Seen::Image2((*t).clone()),
+        })
+    };
+    let out = restorer.restore(lq, None, seed, &mut observer).unwrap();
+    (seen, out.output().clone())
+}
+
+#[test]
+fn stages_run_in_algorithm_1_order_on_the_right_tensors() {
+    let (_dir, bundle) = tiny();
+    let restorer = Restorer::new(&bundle, options(3)).unwrap();
+    let lq = faces(2);
+    let (seen, output) = record(&restorer, lq.clone(), 11);
+
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
+        .collect();
+    let expected = [
+        "Lq", "Step", "Step", "Step", "Latent1", "Image1", "D1", "Id", "Z", "Step", "Step", "Step",
+        "Latent2", "Image2",
+    ];
+    assert_eq!(kinds, expected);
+    let steps: Vec<u8> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Step(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, [1, 1, 1, 2, 2, 2]);
+
+    let get4 = |i: usize| match &seen[i] {
+        Seen::Lq(t)
+        | Seen::Latent1(t)
+        | Seen::Image1(t)
+        | Seen::D1(t)
+        | Seen::Z(t)
+        | Seen::Latent2(t)
+        | Seen::Image2(t) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    let scale = bundle.vae.scaling_factor;
+    // Line 4: R = E(X_LQ).
+    assert!(max_diff(&get4(0), &bundle.vae.moments(lq)) < 1e-5);
+    // Line 12: X_D1 = D(z̃₀¹).
+    let x_d1 = get4(5);
+    let decoded = bundle.vae.decode(get4(4) / scale).clamp(-1.0, 1.0);
+    assert!(max_diff(&x_d1, &decoded) < 1e-5);
+    // Line 16: R = E(X_D1).
+    let r = get4(6);
+    assert!(max_diff(&r, &bundle.vae.moments(x_d1.clone())) < 1e-5);
+    // Line 18: the identity of X_D1.
+    let Seen::Id(id) = &seen[7] else { panic!() };
+    let own = restorer.identity_of(x_d1).unwrap();
+    assert_eq!(id.dims(), [2, 32]);
+    assert!((id.clone() - own).abs().max().into_scalar() < 1e-5);
+    // Line 21: Z = MIB(R, identity).
+    let z = bundle
+        .mib
+        .as_ref()
+        .unwrap()
+        .forward(r, Injection::Identity(id.clone()))
+        .unwrap()
+        .z;
+    assert!(max_diff(&get4(8), &z) < 1e-5);
+    // Line 32: X_D2 = D(z̃₀²), the output.
+    let x_d2 = bundle.vae.decode(get4(12) / scale).clamp(-1.0, 1.0);
+    assert!(max_diff(&get4(13), &x_d2) < 1e-5);
+    assert!(max_diff(&output, &x_d2) < 1e-6);
+    assert_eq!(output.dims(), [2, 3, 64, 64]);
+}
+
+#[test]
+fn equal_seeds_give_equal_results_and_other_seeds_differ() {
+    let (_dir, bundle) = tiny();
+    let restorer = Restorer::new(&bundle, options(2)).unwrap();
+    let lq = faces(1);
+    let a = restorer.restore(lq.clone(), None, 5, &mut Quiet).unwrap();
+    let b = restorer.restore(lq.clone(), None, 5, &mut Quiet).unwrap();
+    let c = restorer.restore(lq, None, 6, &mut Quiet).unwrap();
+    assert_eq!(max_diff(a.output(), b.output()), 0.0);
+    assert!(max_diff(a.output(), c.output()) > 1e-4);
+}
+
+#[test]
+fn stage_one_only_stops_after_x_d1() {
+    let (_dir, bundle) = tiny();
+    let restorer = Restorer::new(
+        &bundle,
+        RestoreOptions {
+            stage1_only: true,
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let (seen, output) = record(&restorer, faces(1), 1);
+    assert!(matches!(seen.last(), Some(Seen::Image1(_))));
+    assert!(
+        !seen
+            .iter()
+            .any(|s| matches!(s, Seen::Z(_) | Seen::Image2(_)))
+    );
+    assert_eq!(output.dims(), [1, 3, 64, 64]);
+}
+
+#[test]
+fn a_reference_identity_replaces_the_faces_own() {
+    let (_dir, bundle) = tiny();
+    let restorer = Restorer::new(&bundle, options(1)).unwrap();
+    let reference = restorer.identity_of(faces(1)).unwrap();
+    let mut ids = Vec::new();
+    let mut observer = |e: &PipelineEvent<'_, B>| {
+        if let PipelineEvent::Identity(t) = e {
+            ids.push((*t).clone());
+        }
+    };
+    restorer
+        .restore(faces(2), Some(reference.clone()), 1, &mut observer)
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].dims(), [1, 32]);
+    assert!((ids[0].clone() - reference).abs().max().into_scalar() == 0.0);
+}
+
+#[test]
+fn wrong_face_sizes_are_refused() {
+    let (_dir, bundle) = tiny();
+    let restorer = Restorer::new(&bundle, options(1)).unwrap();
+    let err = restorer
+        .restore(
+            Tensor::zeros([1, 3, 32, 32], &Default::default()),
+            None,
+            0,
+            &mut Quiet,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[N, 3, 64, 64]"), "{err}");
+}
