@@ -1,6 +1,7 @@
 //! Images in, images out: aligned faces of any square size, and whole photos (detect with
 //! MTCNN, align to FFHQ, restore each face, paste back), on top of [`Restorer`].
 
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use diffmac_degrade::tensor::{images_to_tensor, tensor_to_images};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
@@ -28,14 +29,16 @@ pub fn face_seed(seed: u64, key: &str) -> u64 {
     diffmac_degrade::seed::stream_rng(seed, key.as_bytes()).random()
 }
 
-/// Restores square aligned faces as one batch with `seed`. Faces of another size than the
-/// model's are resized to it (Catmull-Rom) and the results back.
+/// Restores square aligned faces as one batch with `seed`, injecting `reference`'s identity
+/// (`[1, D]`, from [`Restorer::identity_of`]) instead of each face's own when given. Faces of
+/// another size than the model's are resized to it (Catmull-Rom) and the results back.
 ///
 /// # Errors
 /// Non-square or differently sized faces, or a failing stage.
 pub fn restore_aligned<B: Backend>(
     restorer: &Restorer<'_, B>,
     faces: &[Rgb32FImage],
+    reference: Option<&Tensor<B, 2>>,
     seed: u64,
     observer: &mut dyn Observer<B>,
 ) -> Result<Vec<RestoredFace>> {
@@ -52,7 +55,7 @@ pub fn restore_aligned<B: Backend>(
     let to_model: Vec<Rgb32FImage> = faces.iter().map(|f| resize(f, size)).collect();
     let device = restorer.device();
     let lq = images_to_tensor::<B>(&to_model, &device)?;
-    let restored = restorer.restore(lq, None, seed, observer)?;
+    let restored = restorer.restore(lq, reference.cloned(), seed, observer)?;
     let back = |t| -> Result<Vec<Rgb32FImage>> {
         Ok(tensor_to_images::<B>(t)?
             .iter()
@@ -91,8 +94,8 @@ pub struct RestoredPhoto {
     pub photo: Photo,
 }
 
-/// Detects, aligns, restores (one face at a time, seed per face from `seed` and `key`) and
-/// pastes back. A photo without faces comes back unchanged (upscaled if asked) with no faces.
+/// Detects, aligns, restores (one face at a time, seed per face from `seed` and `key`,
+/// `reference` as in [`restore_aligned`]) and pastes back. A photo without faces comes back unchanged (upscaled if asked) with no faces.
 ///
 /// # Errors
 /// Detection, alignment, restoration or paste-back errors.
@@ -103,6 +106,7 @@ pub fn restore_photo<B: Backend>(
     photo: &Photo,
     face_options: &FaceOptions,
     paste_options: &PasteOptions,
+    reference: Option<&Tensor<B, 2>>,
     seed: u64,
     key: &str,
     observer: &mut dyn Observer<B>,
@@ -118,6 +122,7 @@ pub fn restore_photo<B: Backend>(
         let mut one = restore_aligned(
             restorer,
             std::slice::from_ref(&face.crop),
+            reference,
             face_seed,
             observer,
         )?;

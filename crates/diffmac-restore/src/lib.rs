@@ -11,6 +11,7 @@
 //! - [`pipeline`]: both stages and the bottleneck in Algorithm 1's order ([`Restorer`]).
 //! - [`color`]: optional colour correction of the output.
 //! - [`faces`]: aligned faces and whole photos (detect, align, restore, paste back).
+//! - [`layout`]: a run's inputs and its CodeFormer-style output folders.
 //!
 //! ```no_run
 //! use burn::backend::Flex;
@@ -21,7 +22,7 @@
 //! let bundle = ModelBundle::<Flex>::load("models/diffmac".as_ref(), &device, FloatDType::F32)?;
 //! let restorer = Restorer::new(&bundle, RestoreOptions::default())?;
 //! let face = image::open("face.png").unwrap().to_rgb32f();
-//! let restored = diffmac_restore::faces::restore_aligned(&restorer, &[face], 7, &mut Quiet)?;
+//! let restored = diffmac_restore::faces::restore_aligned(&restorer, &[face], None, 7, &mut Quiet)?;
 //! # Ok::<(), diffmac_restore::RestoreError>(())
 //! ```
 
@@ -29,6 +30,7 @@ pub mod bundle;
 pub mod color;
 pub mod error;
 pub mod faces;
+pub mod layout;
 pub mod options;
 pub mod pipeline;
 pub mod stage;

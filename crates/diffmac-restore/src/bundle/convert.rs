@@ -33,6 +33,9 @@ pub struct ConvertOptions {
     /// `μ_QC`, `σ_QC`; without them the bundle holds (0, 1) placeholders, which a merged
     /// Stage II checkpoint replaces (its bottleneck carries the statistics it trained with).
     pub qc_stats: Option<QcStats>,
+    /// A folder of HQ faces to compute `μ_QC`, `σ_QC` from with the bundle's VAE (Algorithm 1
+    /// line 17), when `qc_stats` is not given.
+    pub qc_images: Option<PathBuf>,
     /// Replace an existing bundle in the output folder.
     pub overwrite: bool,
 }
@@ -123,9 +126,14 @@ pub fn convert_sd<B: Backend>(
     vb.finish()?;
     let control_config = ControlConfig::for_unet(&unet);
     drop(unet);
-    let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F16);
-    drop(AutoencoderKL::load(&vae_config, &vb)?);
+    let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F32);
+    let vae = AutoencoderKL::load(&vae_config, &vb)?;
     vb.finish()?;
+    let computed_stats = match (&options.qc_stats, &options.qc_images) {
+        (None, Some(folder)) => Some(diffmac_mib::qc_stats_from_folder(&vae, folder, device)?),
+        _ => None,
+    };
+    drop(vae);
 
     let vb = VarBuilder::<B>::from_file(text_file, device, FloatDType::F32);
     let text = ClipTextModel::load(&text_config, &vb)?;
@@ -171,12 +179,16 @@ pub fn convert_sd<B: Backend>(
         identity_dim: identity.as_ref().map_or(512, |(_, d)| *d),
         ..MibConfig::default()
     };
-    let qc_stats = options.qc_stats.clone().unwrap_or(QcStats {
-        mean: vec![0.0; 2 * vae_config.latent_channels],
-        std: vec![1.0; 2 * vae_config.latent_channels],
-        count: 0,
-        images: 0,
-    });
+    let qc_stats = options
+        .qc_stats
+        .clone()
+        .or(computed_stats)
+        .unwrap_or(QcStats {
+            mean: vec![0.0; 2 * vae_config.latent_channels],
+            std: vec![1.0; 2 * vae_config.latent_channels],
+            count: 0,
+            images: 0,
+        });
     let mib = mib_config.init::<B>(&qc_stats, device)?;
     diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
 

@@ -1,0 +1,603 @@
+//! `diffmac-restore`: restores faces with DiffMAC's two-stage DID pipeline, in whole photos
+//! (detect, align, restore, paste back) or on already aligned faces (`--aligned`). Exit code
+//! 0 when every input succeeded, 1 when some failed (the rest were processed), 2 on a usage
+//! error or an unusable model.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use burn::tensor::Tensor;
+use clap::{Parser, ValueEnum};
+use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
+use diffmac::degrade::io::{DEFAULT_MAX_PIXELS, load_image};
+use diffmac::face::paste::PasteOptions;
+use diffmac::face::photo::{load_photo, save_photo};
+use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
+use diffmac::mib::InjectionKind;
+use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned, restore_photo};
+use diffmac::restore::layout::{
+    CMP, CROPPED_FACES, FINAL_RESULTS, InputImage, RESTORED_FACES, STAGE1_FACES, check_output,
+    collect_inputs, output_path,
+};
+use diffmac::restore::{
+    ColorFix, ModelBundle, Observer, PipelineEvent, RestoreOptions, Restorer, SamplerKind,
+    bundle::resolve_model_dir,
+};
+use diffmac_cli::{init_logging, progress_bar};
+use image::Rgb32FImage;
+use indicatif::{MultiProgress, ProgressBar};
+
+type B = DefaultBackend;
+
+/// Restore faces with DiffMAC (two-stage diffusion with a manifold information bottleneck).
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    override_usage = "diffmac-restore --input FILE|DIR --output DIR [--model DIR] [--aligned] [OPTIONS]",
+    after_help = "The model is --model DIR, else $DIFFMAC_MODEL, else ~/.local/share/diffmac/model.\n\
+                  Try the tools without trained weights: diffmac-convert tiny --output models/tiny\n\
+                  Example: diffmac-restore --model models/tiny --input examples/faces --output out/restored"
+)]
+struct Args {
+    /// An image file or a folder of images.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Output folder (cropped_faces/, restored_faces/, final_results/, cmp/); never the
+    /// input folder or inside it.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Model bundle folder.
+    #[arg(long, short)]
+    model: Option<PathBuf>,
+    /// Descend into sub-folders of --input (their structure is kept in the outputs).
+    #[arg(long, short)]
+    recursive: bool,
+    /// Inputs are aligned square faces (FFHQ alignment, e.g. 512×512): no detection.
+    #[arg(long)]
+    aligned: bool,
+    /// Scale factor of the whole photo in final_results (faces are pasted at that scale).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    upscale: u32,
+    /// Restore only the face nearest the photo's centre.
+    #[arg(long)]
+    only_center_face: bool,
+    /// Sampling steps of each stage (the paper: 50).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    steps: u64,
+    /// Sampling steps of Stage II, if different from --steps.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    stage2_steps: Option<u64>,
+    /// Step rule of both stages.
+    #[arg(long, value_enum, default_value_t = SamplerArg::Ddpm)]
+    sampler: SamplerArg,
+    /// DDIM's η (0: deterministic), with --sampler ddim.
+    #[arg(long, default_value_t = 0.0)]
+    eta: f64,
+    /// Run seed: the same seed, model, backend and inputs give the same outputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after Stage I (no bottleneck, no second diffusion).
+    #[arg(long)]
+    stage1_only: bool,
+    /// What the bottleneck injects (default: the model's, identity for DiffMAC).
+    #[arg(long, value_enum)]
+    injection: Option<InjectionArg>,
+    /// An aligned face whose identity is injected instead of each face's own (Fig. 10).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Starting noise level in (0, 1]: 1 samples from pure noise (the paper); lower keeps
+    /// more of the input.
+    #[arg(long, default_value_t = 1.0)]
+    strength: f64,
+    /// Colour correction of the output towards the input.
+    #[arg(long, value_enum, default_value_t = ColorArg::None)]
+    color_fix: ColorArg,
+    /// Aligned faces restored per batch (more is faster on a GPU; results then depend on
+    /// which faces share a batch).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    batch_size: u64,
+    /// Precision of the model weights and activations.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    precision: PrecisionArg,
+    /// Also write input | output comparison sheets into cmp/.
+    #[arg(long)]
+    save_cmp: bool,
+    /// Also write Stage I's outputs into stage1_faces/.
+    #[arg(long)]
+    save_stage1: bool,
+    /// Replace existing outputs instead of refusing.
+    #[arg(long, conflicts_with = "skip_existing")]
+    overwrite: bool,
+    /// Skip inputs whose final output already exists.
+    #[arg(long)]
+    skip_existing: bool,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Log more.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SamplerArg {
+    Ddpm,
+    Ddim,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum InjectionArg {
+    Identity,
+    Noise,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorArg {
+    None,
+    Adain,
+    Wavelet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F16,
+    Bf16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.verbose);
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn restore_options(args: &Args) -> RestoreOptions {
+    RestoreOptions {
+        stage1_steps: args.steps as usize,
+        stage2_steps: args.stage2_steps.unwrap_or(args.steps) as usize,
+        sampler: match args.sampler {
+            SamplerArg::Ddpm => SamplerKind::Ddpm,
+            SamplerArg::Ddim => SamplerKind::Ddim { eta: args.eta },
+        },
+        seed: args.seed,
+        stage1_only: args.stage1_only,
+        injection: args.injection.map(|i| match i {
+            InjectionArg::Identity => InjectionKind::Identity,
+            InjectionArg::Noise => InjectionKind::Noise,
+            InjectionArg::None => InjectionKind::None,
+        }),
+        strength: args.strength,
+        color_fix: match args.color_fix {
+            ColorArg::None => ColorFix::None,
+            ColorArg::Adain => ColorFix::Adain,
+            ColorArg::Wavelet => ColorFix::Wavelet,
+        },
+    }
+}
+
+/// Warns loudly about models that cannot restore anything.
+fn warn_about_model(bundle: &ModelBundle<B>) {
+    let c = &bundle.config;
+    if c.random_weights {
+        eprintln!(
+            "WARNING: {} has RANDOM weights (a tiny test model): the outputs exercise the \
+             pipeline but are NOT restorations.",
+            bundle.dir.display()
+        );
+    } else if !c.stage1.trained || c.stage2.as_ref().is_some_and(|s| !s.trained) {
+        eprintln!(
+            "WARNING: {} has untrained stage controls (a converted base without merged \
+             diffmac-train checkpoints): the outputs are not restorations.",
+            bundle.dir.display()
+        );
+    }
+}
+
+/// Progress of the diffusion steps of the face being restored.
+struct StepBar(ProgressBar);
+
+impl Observer<B> for StepBar {
+    fn event(&mut self, event: &PipelineEvent<'_, B>) {
+        if let PipelineEvent::Step { stage, done, total } = event {
+            if *done == 1 {
+                self.0.reset();
+                self.0.set_length(*total as u64);
+                self.0.set_message(format!("stage {stage}"));
+            }
+            self.0.set_position(*done as u64);
+        }
+    }
+}
+
+/// Per-run counters for the summary.
+#[derive(Default)]
+struct Summary {
+    done: usize,
+    failed: usize,
+    skipped_existing: usize,
+    faces: usize,
+    no_face: usize,
+    restoring: Duration,
+}
+
+fn run(args: &Args) -> anyhow::Result<bool> {
+    let options = restore_options(args);
+    options.check()?;
+    let inputs = collect_inputs(&args.input, args.recursive)?;
+    for skipped in &inputs.skipped {
+        eprintln!("skipped {}: not an image file extension", skipped.display());
+    }
+    if inputs.images.is_empty() {
+        bail!("{}: no image files found", args.input.display());
+    }
+    check_output(&args.input, &args.output)?;
+
+    let model_dir = resolve_model_dir(args.model.as_deref())?;
+    let device = default_device();
+    let dtype = match args.precision {
+        PrecisionArg::F32 => burn::tensor::FloatDType::F32,
+        PrecisionArg::F16 => burn::tensor::FloatDType::F16,
+        PrecisionArg::Bf16 => burn::tensor::FloatDType::BF16,
+    };
+    let load_start = Instant::now();
+    let bundle = ModelBundle::<B>::load(&model_dir, &device, dtype)?;
+    warn_about_model(&bundle);
+    eprintln!(
+        "model {} loaded in {:.1} s ({BACKEND_NAME}, {:?})",
+        model_dir.display(),
+        load_start.elapsed().as_secs_f64(),
+        args.precision
+    );
+    let restorer = Restorer::new(&bundle, options)?;
+    let reference = match &args.reference {
+        Some(path) => {
+            let face = load_image(path, args.max_pixels)?.image;
+            let size = restorer.image_size() as u32;
+            let face =
+                image::imageops::resize(&face, size, size, image::imageops::FilterType::CatmullRom);
+            let t = diffmac::degrade::tensor::images_to_tensor::<B>(&[face], &device)?;
+            Some(
+                restorer.identity_of(t).with_context(|| {
+                    format!("{}: cannot embed the reference face", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let mtcnn = if args.aligned {
+        None
+    } else {
+        Some(Mtcnn::<B>::pretrained(&device)?)
+    };
+
+    let bars = MultiProgress::new();
+    if args.quiet {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let images_bar = bars.add(progress_bar(inputs.images.len() as u64, args.quiet));
+    let mut steps = StepBar(bars.add(progress_bar(0, args.quiet)));
+    let mut summary = Summary::default();
+    let run_start = Instant::now();
+
+    let final_of = |image: &InputImage| {
+        if args.aligned {
+            output_path(&args.output, RESTORED_FACES, &image.name, "")
+        } else {
+            output_path(&args.output, FINAL_RESULTS, &image.name, "")
+        }
+    };
+    let mut pending: Vec<&InputImage> = Vec::new();
+    for image in &inputs.images {
+        if args.skip_existing && final_of(image).exists() {
+            summary.skipped_existing += 1;
+            images_bar.inc(1);
+            continue;
+        }
+        if args.aligned {
+            pending.push(image);
+            if pending.len() < args.batch_size as usize {
+                continue;
+            }
+            let batch = std::mem::take(&mut pending);
+            aligned_batch(
+                args,
+                &restorer,
+                reference.as_ref(),
+                &batch,
+                &mut steps,
+                &mut summary,
+                &images_bar,
+            );
+        } else {
+            let start = Instant::now();
+            let result = whole_photo(
+                args,
+                &restorer,
+                mtcnn.as_ref().expect("whole-photo mode"),
+                reference.as_ref(),
+                image,
+                &mut steps,
+            );
+            summary.restoring += start.elapsed();
+            match result {
+                Ok(faces) => {
+                    summary.done += 1;
+                    summary.faces += faces;
+                    if faces == 0 {
+                        summary.no_face += 1;
+                        images_bar.suspend(|| {
+                            eprintln!(
+                                "{}: no face found; the photo is copied to {FINAL_RESULTS}/ unchanged",
+                                image.path.display()
+                            )
+                        });
+                    }
+                }
+                Err(err) => {
+                    summary.failed += 1;
+                    images_bar.suspend(|| report_failure(&image.path, &err));
+                }
+            }
+            images_bar.inc(1);
+        }
+    }
+    if !pending.is_empty() {
+        aligned_batch(
+            args,
+            &restorer,
+            reference.as_ref(),
+            &pending,
+            &mut steps,
+            &mut summary,
+            &images_bar,
+        );
+    }
+    steps.0.finish_and_clear();
+    images_bar.finish_and_clear();
+
+    let per_face = if summary.faces > 0 {
+        format!(
+            ", {:.2} s per face",
+            summary.restoring.as_secs_f64() / summary.faces as f64
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "restored {} face(s) from {} of {} input(s) into {} in {:.1} s{per_face} \
+         (seed {}, {} failed, {} without a face, {} already done)",
+        summary.faces,
+        summary.done,
+        inputs.images.len(),
+        args.output.display(),
+        run_start.elapsed().as_secs_f64(),
+        args.seed,
+        summary.failed,
+        summary.no_face,
+        summary.skipped_existing
+    );
+    Ok(summary.failed == 0)
+}
+
+/// Restores a batch of aligned faces; failures are reported per file.
+#[allow(clippy::too_many_arguments)]
+fn aligned_batch(
+    args: &Args,
+    restorer: &Restorer<'_, B>,
+    reference: Option<&Tensor<B, 2>>,
+    batch: &[&InputImage],
+    steps: &mut StepBar,
+    summary: &mut Summary,
+    bar: &ProgressBar,
+) {
+    let mut faces = Vec::new();
+    let mut ok = Vec::new();
+    for image in batch {
+        match load_aligned(args, image) {
+            Ok(face) => {
+                faces.push(face);
+                ok.push(*image);
+            }
+            Err(err) => {
+                summary.failed += 1;
+                bar.suspend(|| report_failure(&image.path, &err));
+                bar.inc(1);
+            }
+        }
+    }
+    if faces.is_empty() {
+        return;
+    }
+    // Faces of one batch must share a size: restore mismatching ones alone.
+    if faces
+        .iter()
+        .any(|f| f.dimensions() != faces[0].dimensions())
+    {
+        for (face, image) in faces.into_iter().zip(ok) {
+            aligned_run(
+                args,
+                restorer,
+                reference,
+                vec![face],
+                &[image],
+                steps,
+                summary,
+                bar,
+            );
+        }
+        return;
+    }
+    aligned_run(args, restorer, reference, faces, &ok, steps, summary, bar);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn aligned_run(
+    args: &Args,
+    restorer: &Restorer<'_, B>,
+    reference: Option<&Tensor<B, 2>>,
+    faces: Vec<Rgb32FImage>,
+    images: &[&InputImage],
+    steps: &mut StepBar,
+    summary: &mut Summary,
+    bar: &ProgressBar,
+) {
+    let start = Instant::now();
+    let seed = face_seed(args.seed, &images[0].name);
+    let result = restore_aligned(restorer, &faces, reference, seed, steps)
+        .map_err(anyhow::Error::from)
+        .and_then(|restored| {
+            for ((face, image), r) in faces.iter().zip(images).zip(&restored) {
+                write_face_outputs(args, &image.name, "", face, r)?;
+            }
+            Ok(())
+        });
+    summary.restoring += start.elapsed();
+    match result {
+        Ok(()) => {
+            summary.done += images.len();
+            summary.faces += images.len();
+        }
+        Err(err) => {
+            summary.failed += images.len();
+            let names: Vec<String> = images
+                .iter()
+                .map(|i| i.path.display().to_string())
+                .collect();
+            bar.suspend(|| eprintln!("failed: {}: {err:#}", names.join(", ")));
+        }
+    }
+    bar.inc(images.len() as u64);
+}
+
+fn load_aligned(args: &Args, image: &InputImage) -> anyhow::Result<Rgb32FImage> {
+    let loaded = load_image(&image.path, args.max_pixels)?;
+    let (w, h) = loaded.image.dimensions();
+    if w != h {
+        bail!("--aligned expects square faces, this image is {w}×{h}");
+    }
+    if w < 16 {
+        bail!("image is {w}×{h}, too small to be a face");
+    }
+    Ok(loaded.image)
+}
+
+/// Restores the faces of one photo; returns how many were found.
+fn whole_photo(
+    args: &Args,
+    restorer: &Restorer<'_, B>,
+    mtcnn: &Mtcnn<B>,
+    reference: Option<&Tensor<B, 2>>,
+    image: &InputImage,
+    steps: &mut StepBar,
+) -> anyhow::Result<usize> {
+    let photo = load_photo(&image.path, args.max_pixels)?;
+    let face_options = FaceOptions {
+        selection: if args.only_center_face {
+            FaceSelection::Centre
+        } else {
+            FaceSelection::All
+        },
+        ..FaceOptions::default()
+    };
+    let paste = PasteOptions {
+        upscale: args.upscale,
+        ..PasteOptions::default()
+    };
+    let restored = restore_photo(
+        restorer,
+        mtcnn,
+        &photo,
+        &face_options,
+        &paste,
+        reference,
+        args.seed,
+        &image.name,
+        steps,
+    )?;
+    for (i, (face, r)) in restored.faces.iter().zip(&restored.restored).enumerate() {
+        let suffix = format!("_{i:02}");
+        save(
+            &output_path(&args.output, CROPPED_FACES, &image.name, &suffix),
+            &face.crop,
+            args,
+        )?;
+        write_face_outputs(args, &image.name, &suffix, &face.crop, r)?;
+    }
+    let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
+    create_parent(&final_path)?;
+    save_photo(
+        &final_path,
+        &restored.photo.rgb,
+        restored.photo.alpha.as_ref(),
+        restored.photo.is_high_bit_depth(),
+        args.overwrite,
+    )?;
+    Ok(restored.faces.len())
+}
+
+/// restored_faces/, and on request stage1_faces/ and cmp/.
+fn write_face_outputs(
+    args: &Args,
+    name: &str,
+    suffix: &str,
+    input: &Rgb32FImage,
+    restored: &RestoredFace,
+) -> anyhow::Result<()> {
+    save(
+        &output_path(&args.output, RESTORED_FACES, name, suffix),
+        &restored.output,
+        args,
+    )?;
+    if args.save_stage1 {
+        save(
+            &output_path(&args.output, STAGE1_FACES, name, suffix),
+            &restored.stage1,
+            args,
+        )?;
+    }
+    if args.save_cmp {
+        let (w, h) = input.dimensions();
+        let mut sheet = Rgb32FImage::new(2 * w, h);
+        image::imageops::replace(&mut sheet, input, 0, 0);
+        image::imageops::replace(&mut sheet, &restored.output, i64::from(w), 0);
+        save(&output_path(&args.output, CMP, name, suffix), &sheet, args)?;
+    }
+    Ok(())
+}
+
+/// Prints a failure, naming the input unless the message already starts with it.
+fn report_failure(input: &Path, err: &anyhow::Error) {
+    let message = format!("{err:#}");
+    if message.starts_with(&input.display().to_string()) {
+        eprintln!("failed: {message}");
+    } else {
+        eprintln!("failed: {}: {message}", input.display());
+    }
+}
+
+fn create_parent(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create the folder", parent.display()))?;
+    }
+    Ok(())
+}
+
+fn save(path: &Path, image: &Rgb32FImage, args: &Args) -> anyhow::Result<()> {
+    create_parent(path)?;
+    save_photo(path, image, None, false, args.overwrite)?;
+    Ok(())
+}

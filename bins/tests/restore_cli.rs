@@ -1,0 +1,229 @@
+//! `diffmac-convert tiny` and `diffmac-restore` run as a user runs them, end to end on the
+//! bundled sample photos with the tiny random-weight bundle: both modes, output layout and
+//! sizes, determinism, untouched inputs, bad inputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs")
+}
+
+fn restore(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_diffmac-restore"), args, &[])
+}
+
+fn convert(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_diffmac-convert"), args, &[])
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn faces() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/faces")).to_path_buf()
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+fn tiny_model(dir: &Path) -> String {
+    let model = dir.join("model");
+    let out = convert(&["tiny", "--output", model.to_str().unwrap(), "--seed", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    model.to_str().unwrap().to_string()
+}
+
+fn dims(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn whole_photos_are_restored_reproducibly_into_the_codeformer_layout() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    // The sample photos plus a photo without a face and a truncated file.
+    let input = work.path().join("photos");
+    std::fs::create_dir_all(&input).unwrap();
+    for name in ["obama.jpg", "astronaut.png"] {
+        std::fs::copy(faces().join(name), input.join(name)).unwrap();
+    }
+    image::RgbImage::from_pixel(96, 80, image::Rgb([120, 130, 140]))
+        .save(input.join("wall.png"))
+        .unwrap();
+    let jpeg = std::fs::read(faces().join("biden.jpg")).unwrap();
+    std::fs::write(input.join("broken.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    let before = snapshot(&input);
+
+    let outputs: Vec<PathBuf> = ["a", "b"].iter().map(|n| work.path().join(n)).collect();
+    for out in &outputs {
+        let args = [
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--upscale",
+            "2",
+            "--save-cmp",
+            "--quiet",
+        ];
+        let run = restore(&args);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(1), "one input is broken: {err}");
+        assert!(err.contains("RANDOM weights"), "{err}");
+        assert!(
+            err.contains("broken.jpg") && err.contains("truncated"),
+            "{err}"
+        );
+        assert!(err.contains("wall.png: no face found"), "{err}");
+        assert!(err.contains("from 3 of 4 input(s)"), "{err}");
+    }
+    assert_eq!(snapshot(&input), before, "inputs must stay untouched");
+
+    let a = &outputs[0];
+    for name in ["obama", "astronaut"] {
+        let face = a.join("restored_faces").join(format!("{name}_00.png"));
+        assert_eq!(dims(&face), (512, 512));
+        assert_eq!(
+            dims(&a.join(format!("cropped_faces/{name}_00.png"))),
+            (512, 512)
+        );
+        assert_eq!(dims(&a.join(format!("cmp/{name}_00.png"))), (1024, 512));
+    }
+    let (w, h) = dims(&faces().join("obama.jpg"));
+    assert_eq!(dims(&a.join("final_results/obama.png")), (2 * w, 2 * h));
+    // The faceless photo is still delivered.
+    assert_eq!(dims(&a.join("final_results/wall.png")), (192, 160));
+    assert!(!a.join("final_results/broken.png").exists());
+    // Same seed, same model, same backend: the same bytes.
+    assert_eq!(snapshot(a), snapshot(&outputs[1]));
+}
+
+#[test]
+fn aligned_faces_are_restored_and_never_overwritten_without_asking() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    let input = work.path().join("aligned");
+    std::fs::create_dir_all(input.join("more")).unwrap();
+    let astronaut = image::open(faces().join("astronaut.png")).unwrap();
+    astronaut
+        .resize_exact(128, 128, image::imageops::FilterType::Triangle)
+        .save(input.join("a.png"))
+        .unwrap();
+    astronaut
+        .crop_imm(100, 0, 300, 300)
+        .save(input.join("more/b.png"))
+        .unwrap();
+    let out = work.path().join("out");
+    let base = [
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--aligned",
+        "--recursive",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--save-stage1",
+        "--quiet",
+    ];
+    let first = restore(&base);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(dims(&out.join("restored_faces/a.png")), (128, 128));
+    assert_eq!(dims(&out.join("restored_faces/more/b.png")), (300, 300));
+    assert_eq!(dims(&out.join("stage1_faces/more/b.png")), (300, 300));
+    let done = snapshot(&out);
+
+    let again = restore(&base);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        snapshot(&out),
+        done,
+        "existing outputs must stay as they were"
+    );
+
+    let mut skip = base.to_vec();
+    skip.push("--skip-existing");
+    let skipped = restore(&skip);
+    assert!(skipped.status.success(), "{}", stderr(&skipped));
+    assert!(
+        stderr(&skipped).contains("2 already done"),
+        "{}",
+        stderr(&skipped)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_message() {
+    let work = tempfile::tempdir().unwrap();
+    let faces = faces();
+    let faces = faces.to_str().unwrap();
+    // No model anywhere.
+    let no_model = run(
+        env!("CARGO_BIN_EXE_diffmac-restore"),
+        &["--input", faces, "--output", work.path().to_str().unwrap()],
+        &[
+            ("DIFFMAC_MODEL", ""),
+            ("HOME", "/nonexistent"),
+            ("XDG_DATA_HOME", ""),
+        ],
+    );
+    assert_eq!(no_model.status.code(), Some(2));
+    assert!(
+        stderr(&no_model).contains("diffmac-convert tiny"),
+        "{}",
+        stderr(&no_model)
+    );
+
+    // Output inside the input folder.
+    let model = tiny_model(work.path());
+    let inside = format!("{faces}/out");
+    let refused = restore(&["--model", &model, "--input", faces, "--output", &inside]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("inside the input folder"));
+    assert!(!Path::new(&inside).exists());
+
+    // A damaged bundle is reported by the checker, file by file.
+    std::fs::write(Path::new(&model).join("unet.safetensors"), b"not a model").unwrap();
+    let check = convert(&["check", "--model", &model]);
+    assert_eq!(check.status.code(), Some(2));
+    assert!(
+        stderr(&check).contains("unet.safetensors"),
+        "{}",
+        stderr(&check)
+    );
+}
