@@ -151,6 +151,17 @@ pub fn convert_sd<B: Backend>(
         out.last_hidden_state
     };
 
+    let width = context.dims()[2];
+    if width != unet_config.cross_attention_dim {
+        return Err(RestoreError::Bundle {
+            path: sd.to_path_buf(),
+            message: format!(
+                "the text encoder's width {width} does not fit the UNet's cross-attention \
+                 width {}: the components are not from one model",
+                unet_config.cross_attention_dim
+            ),
+        });
+    }
     save_safetensors(output.join("unet.safetensors"), &unet_tensors)?;
     save_safetensors(output.join("vae.safetensors"), &vae_tensors)?;
     save_safetensors(
@@ -201,7 +212,9 @@ pub fn convert_sd<B: Backend>(
     let config = BundleConfig {
         format: BUNDLE_FORMAT.into(),
         format_version: BUNDLE_VERSION,
-        image_size: vae_config.sample_size.unwrap_or(512),
+        // The UNet's latent side times the VAE's down-sampling (SD 2.1-base: 64 · 8 = 512).
+        image_size: unet_config.sample_size.unwrap_or(64)
+            << vae_config.block_out_channels.len().saturating_sub(1),
         random_weights: false,
         unet_config: unet_json,
         vae_config: vae_json,

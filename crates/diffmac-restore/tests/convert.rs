@@ -1,0 +1,140 @@
+//! Building a bundle from a Stable Diffusion diffusers folder (here a small random one in
+//! SD's real key layout) and restoring with it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::backend::Flex;
+use burn::tensor::{FloatDType, Tensor};
+use diffmac_ldm::loader::{export, save_safetensors};
+use diffmac_ldm::{
+    AutoencoderKL, ClipTextConfig, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig,
+    VarBuilder,
+};
+use diffmac_restore::bundle::convert::{ConvertOptions, convert_sd};
+use diffmac_restore::{ModelBundle, Quiet, RestoreOptions, Restorer};
+
+type B = Flex;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../diffmac-ldm/tests/fixtures");
+
+/// A diffusers folder with random weights: the ldm fixtures' UNet and VAE configs and a text
+/// encoder as wide as the UNet's cross-attention.
+fn fake_sd(dir: &Path, text_width: usize) {
+    let device = Default::default();
+    let write = |sub: &str, config: &str, file: &str, tensors: BTreeMap<_, _>| {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join("config.json"), config).unwrap();
+        save_safetensors(dir.join(sub).join(file), &tensors).unwrap();
+    };
+    let unet_json = std::fs::read_to_string(format!("{FIXTURES}/unet_conv/config.json")).unwrap();
+    let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
+    let unet =
+        UNet2DConditionModel::load(&UNetConfig::from_json(&unet_json).unwrap(), &vb).unwrap();
+    let model = "diffusion_pytorch_model.safetensors";
+    write(
+        "unet",
+        &unet_json,
+        model,
+        export(&unet, &vb.key_map()).unwrap(),
+    );
+
+    let vae_json = std::fs::read_to_string(format!("{FIXTURES}/vae/config.json")).unwrap();
+    let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
+    let vae_config: VaeConfig = serde_json::from_str(&vae_json).unwrap();
+    let vae = AutoencoderKL::load(&vae_config, &vb).unwrap();
+    write(
+        "vae",
+        &vae_json,
+        model,
+        export(&vae, &vb.key_map()).unwrap(),
+    );
+
+    let mut text: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{FIXTURES}/text_encoder/config.json")).unwrap(),
+    )
+    .unwrap();
+    text["hidden_size"] = text_width.into();
+    text["num_attention_heads"] = 2.into();
+    text["vocab_size"] = 49408.into();
+    let text_json = text.to_string();
+    let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
+    let config: ClipTextConfig = serde_json::from_str(&text_json).unwrap();
+    let clip = ClipTextModel::load(&config, &vb).unwrap();
+    write(
+        "text_encoder",
+        &text_json,
+        "model.safetensors",
+        export(&clip, &vb.key_map()).unwrap(),
+    );
+}
+
+#[test]
+fn a_diffusers_folder_becomes_a_working_base_bundle() {
+    let work = tempfile::tempdir().unwrap();
+    let sd = work.path().join("sd");
+    fake_sd(&sd, 24);
+    let out = work.path().join("bundle");
+    let device = Default::default();
+    let config = convert_sd::<B>(&sd, &out, &ConvertOptions::default(), &device).unwrap();
+    assert!(!config.random_weights);
+    assert!(!config.stage1.trained);
+    assert_eq!(
+        config.image_size, 64,
+        "UNet latent 16 times the VAE's factor 4"
+    );
+
+    // The stored UNet is the source's, tensor for tensor.
+    let source =
+        diffmac_ldm::SafetensorsFile::open(sd.join("unet/diffusion_pytorch_model.safetensors"))
+            .unwrap();
+    let stored = diffmac_ldm::SafetensorsFile::open(out.join("unet.safetensors")).unwrap();
+    assert_eq!(source.keys().count(), stored.keys().count());
+    for key in source.keys() {
+        assert_eq!(
+            source.data(key).unwrap(),
+            stored.data(key).unwrap(),
+            "{key}"
+        );
+    }
+
+    // Without identity weights, Stage II runs with the other injections.
+    let bundle = ModelBundle::<B>::load(&out, &device, FloatDType::F32).unwrap();
+    assert!(Restorer::new(&bundle, RestoreOptions::default()).is_err());
+    let options = RestoreOptions {
+        stage1_steps: 1,
+        stage2_steps: 1,
+        injection: Some(diffmac_mib::InjectionKind::Noise),
+        ..RestoreOptions::default()
+    };
+    let restorer = Restorer::new(&bundle, options).unwrap();
+    let face = Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
+    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
+    assert_eq!(out.output().dims(), [1, 3, 64, 64]);
+
+    // A second conversion into the same folder is refused.
+    let again = convert_sd::<B>(
+        &sd,
+        work.path().join("bundle").as_path(),
+        &ConvertOptions::default(),
+        &device,
+    );
+    assert!(again.unwrap_err().to_string().contains("already exists"));
+}
+
+#[test]
+fn components_of_different_models_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let sd = work.path().join("sd");
+    fake_sd(&sd, 32);
+    let err = convert_sd::<B>(
+        &sd,
+        &work.path().join("bundle"),
+        &ConvertOptions::default(),
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("width 32") && err.contains("24"), "{err}");
+    assert!(!work.path().join("bundle/config.json").exists());
+}
