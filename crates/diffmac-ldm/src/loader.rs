@@ -613,6 +613,14 @@ fn serialize(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<Vec<
     Ok(bytes)
 }
 
+/// `tensors` as the bytes of a safetensors file (keys sorted, little-endian data).
+///
+/// # Errors
+/// [`LdmError::UnsupportedDtype`] for an element type safetensors cannot hold here.
+pub fn safetensors_bytes(tensors: &BTreeMap<String, TensorData>) -> Result<Vec<u8>> {
+    serialize(Path::new("<memory>"), tensors)
+}
+
 impl SafetensorsFile {
     /// An in-memory file holding `tensors`; `label` stands for its path in messages.
     ///

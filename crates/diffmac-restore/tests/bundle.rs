@@ -109,3 +109,44 @@ fn a_missing_model_says_how_to_get_one() {
     assert!(err.contains("diffmac-convert tiny"), "{err}");
     assert!(err.contains("--model"), "{err}");
 }
+
+#[test]
+fn random_iresnet_state_dicts_have_arcface_s_layout() {
+    use diffmac_restore::bundle::random::IResNetShape;
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let tensors = IResNetShape::iresnet50().random_state_dict(&mut rng);
+    // Trainable parameters only (running statistics excluded), as the config counts them.
+    let params: usize = tensors
+        .iter()
+        .filter(|(k, _)| !k.contains("running_"))
+        .map(|(_, v)| v.num_elements())
+        .sum();
+    assert_eq!(
+        params,
+        diffmac_id::IResNetConfig::iresnet50().num_parameters()
+    );
+    let bytes = diffmac_ldm::loader::safetensors_bytes(&tensors).unwrap();
+    let net =
+        diffmac_id::IResNet::<B>::from_bytes(&bytes, "r50".as_ref(), &Default::default()).unwrap();
+    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 112, 112], &Default::default());
+    use diffmac_id::IdentityEncoder;
+    assert_eq!(net.embed(face).dims(), [1, 512]);
+}
+
+#[test]
+fn an_in_memory_random_bundle_runs_the_pipeline() {
+    use diffmac_restore::bundle::{Preset, random_bundle};
+    use diffmac_restore::{Quiet, RestoreOptions, Restorer};
+    let device = Default::default();
+    let bundle = random_bundle::<B>(Preset::Tiny, 0, &device, FloatDType::F32).unwrap();
+    let options = RestoreOptions {
+        stage1_steps: 1,
+        stage2_steps: 1,
+        ..RestoreOptions::default()
+    };
+    let restorer = Restorer::new(&bundle, options).unwrap();
+    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
+    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
+    assert_eq!(out.output().dims(), [1, 3, 64, 64]);
+}

@@ -17,13 +17,9 @@ use crate::bundle::config::{
     BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, CONFIG_FILE, IdentityFiles, MibFiles, StageFiles,
 };
 use crate::bundle::load::{CONTEXT_KEY, load_identity};
+use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::bundle::tiny::sd21_scheduler;
 use crate::error::{RestoreError, Result};
-
-/// SD 2.1-base's diffusers configs, used for single-file checkpoints (which carry none).
-const SD21_UNET: &str = include_str!("../../configs/sd21_base/unet.json");
-const SD21_VAE: &str = include_str!("../../configs/sd21_base/vae.json");
-const SD21_TEXT: &str = include_str!("../../configs/sd21_base/text_encoder.json");
 
 /// What [`convert_sd`] needs besides the SD weights.
 #[derive(Debug, Clone, Default)]

@@ -15,9 +15,11 @@ pub mod config;
 pub mod convert;
 pub mod load;
 pub mod locate;
+pub mod random;
 pub mod tiny;
 
 pub use config::{BundleConfig, IdentityFiles, MibFiles, StageFiles};
 pub use load::{ModelBundle, StageModels};
 pub use locate::{MODEL_ENV, default_model_dir, resolve_model_dir};
+pub use random::{Preset, random_bundle};
 pub use tiny::write_tiny_bundle;

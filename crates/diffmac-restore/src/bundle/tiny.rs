@@ -22,12 +22,14 @@ use crate::bundle::config::{
     BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, IdentityFiles, MibFiles, StageFiles,
 };
 use crate::bundle::load::CONTEXT_KEY;
+use crate::bundle::random::IResNetShape;
 use crate::error::{RestoreError, Result};
 
 /// Side of the tiny bundle's faces.
 pub const TINY_IMAGE_SIZE: usize = 64;
 
-const TINY_UNET: &str = r#"{
+/// The tiny bundle's UNet config (diffusers `config.json`): 3 levels of 16, 32, 32 channels.
+pub const TINY_UNET: &str = r#"{
   "_class_name": "UNet2DConditionModel",
   "act_fn": "silu",
   "attention_head_dim": [2, 4, 4],
@@ -50,7 +52,8 @@ const TINY_UNET: &str = r#"{
   "use_linear_projection": true
 }"#;
 
-const TINY_VAE: &str = r#"{
+/// The tiny bundle's VAE config: 3 levels (down-sampling by 4).
+pub const TINY_VAE: &str = r#"{
   "_class_name": "AutoencoderKL",
   "act_fn": "silu",
   "block_out_channels": [16, 32, 32],
@@ -119,7 +122,7 @@ pub fn write_tiny_bundle<B: Backend>(
         save_module(&control, dir.join(name))?;
     }
 
-    let identity = TinyIResNet::default();
+    let identity = IResNetShape::tiny();
     let mib_config = MibConfig {
         identity_dim: identity.num_features,
         ..MibConfig::default()
@@ -205,72 +208,4 @@ fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
         }
     }
     module.map(&mut Noise(std))
-}
-
-/// A toy ArcFace IResNet (one block per stage) in insightface's key layout.
-struct TinyIResNet {
-    width: usize,
-    num_features: usize,
-    input_size: usize,
-}
-
-impl Default for TinyIResNet {
-    fn default() -> Self {
-        Self {
-            width: 8,
-            num_features: 32,
-            input_size: 32,
-        }
-    }
-}
-
-impl TinyIResNet {
-    fn random_state_dict(&self, rng: &mut ChaCha8Rng) -> BTreeMap<String, TensorData> {
-        let mut t = BTreeMap::new();
-        let mut put = |key: String, shape: Vec<usize>, lo: f32, hi: f32| {
-            let n: usize = shape.iter().product();
-            let v: Vec<f32> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
-            t.insert(key, TensorData::new(v, shape));
-        };
-        let c = self.width;
-        let bn = |put: &mut dyn FnMut(String, Vec<usize>, f32, f32), p: &str, n: usize| {
-            put(format!("{p}.weight"), vec![n], 0.8, 1.2);
-            put(format!("{p}.bias"), vec![n], -0.1, 0.1);
-            put(format!("{p}.running_mean"), vec![n], -0.1, 0.1);
-            put(format!("{p}.running_var"), vec![n], 0.8, 1.2);
-        };
-        let conv = 0.3;
-        put("conv1.weight".into(), vec![c, 3, 3, 3], -conv, conv);
-        bn(&mut put, "bn1", c);
-        put("prelu.weight".into(), vec![c], 0.2, 0.3);
-        for s in 1..=4 {
-            let p = format!("layer{s}.0");
-            bn(&mut put, &format!("{p}.bn1"), c);
-            put(format!("{p}.conv1.weight"), vec![c, c, 3, 3], -conv, conv);
-            bn(&mut put, &format!("{p}.bn2"), c);
-            put(format!("{p}.prelu.weight"), vec![c], 0.2, 0.3);
-            put(format!("{p}.conv2.weight"), vec![c, c, 3, 3], -conv, conv);
-            bn(&mut put, &format!("{p}.bn3"), c);
-            // Stride 2 always needs the projection shortcut.
-            put(
-                format!("{p}.downsample.0.weight"),
-                vec![c, c, 1, 1],
-                -conv,
-                conv,
-            );
-            bn(&mut put, &format!("{p}.downsample.1"), c);
-        }
-        bn(&mut put, "bn2", c);
-        let side = self.input_size / 16;
-        let fc_in = c * side * side;
-        put(
-            "fc.weight".into(),
-            vec![self.num_features, fc_in],
-            -0.3,
-            0.3,
-        );
-        put("fc.bias".into(), vec![self.num_features], -0.1, 0.1);
-        bn(&mut put, "features", self.num_features);
-        t
-    }
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""PyTorch + diffusers reference timings for `diffmac-bench` (same shapes, random weights).
+
+Builds SD 2.1-base's UNet and VAE from the configs in crates/diffmac-restore/configs/sd21_base
+with random weights and times, on CUDA in the requested precision:
+  unet_b1, unet_b8   one UNet forward (1|8 × 4 × 64 × 64 latent, 77 × 1024 context), eager and
+                     replayed as a CUDA graph
+  vae_encode/decode  512² image ↔ 64² latent
+  restore            a DiffMAC-shaped restore: 2 × (VAE encode + 50 UNet steps + decode), eager
+and counts the UNet step's FLOPs with torch.utils.flop_counter. Prints JSON on stdout.
+
+Pinned: torch as installed on the GPU machine (2.11 when the design notes were measured),
+diffusers==0.42.1 (carried as a wheel, see docs/performance.md).
+Usage: python3 scripts/reference/torch_bench.py --precision bf16 [--repeats 10] [--steps 50]
+"""
+import argparse
+import json
+import pathlib
+import statistics
+import time
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "crates/diffmac-restore/configs/sd21_base"
+
+
+def load_config(name):
+    cfg = json.loads((CONFIGS / f"{name}.json").read_text())
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+
+
+def timed(fn, warmup, repeats):
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    first = (time.perf_counter() - start) * 1e3
+    for _ in range(max(warmup - 1, 0)):
+        fn()
+    torch.cuda.synchronize()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        runs.append((time.perf_counter() - start) * 1e3)
+    runs.sort()
+    return {"first_ms": first, "median_ms": statistics.median(runs), "min_ms": runs[0],
+            "max_ms": runs[-1], "repeats": len(runs)}
+
+
+def graphed(fn, warmup=3):
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--precision", choices=["f32", "f16", "bf16"], default="bf16")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--restore-repeats", type=int, default=3)
+    args = ap.parse_args()
+    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.precision]
+    torch.manual_seed(0)
+    dev = "cuda"
+    unet = UNet2DConditionModel(**load_config("unet")).to(dev, dtype).eval()
+    vae = AutoencoderKL(**load_config("vae")).to(dev, dtype).eval()
+    items = []
+    with torch.inference_mode():
+        for name, b in [("unet_b1", 1), ("unet_b8", 8)]:
+            x = torch.randn(b, 4, 64, 64, device=dev, dtype=dtype)
+            c = torch.randn(b, 77, 1024, device=dev, dtype=dtype)
+            t = torch.full((b,), 500.0, device=dev)
+            step = lambda: unet(x, t, encoder_hidden_states=c).sample
+            r = timed(step, args.warmup, args.repeats)
+            r["name"] = name
+            r["cuda_graph_median_ms"] = timed(graphed(step), args.warmup, args.repeats)["median_ms"]
+            if b == 1:
+                from torch.utils.flop_counter import FlopCounterMode
+                with FlopCounterMode(display=False) as counter:
+                    step()
+                r["gflop"] = counter.get_total_flops() / 1e9
+            items.append(r)
+        img = torch.randn(1, 3, 512, 512, device=dev, dtype=dtype)
+        z = torch.randn(1, 4, 64, 64, device=dev, dtype=dtype)
+        enc = lambda: vae.quant_conv(vae.encoder(img))
+        dec = lambda: vae.decode(z).sample
+        items.append({"name": "vae_encode", **timed(enc, args.warmup, args.repeats)})
+        items.append({"name": "vae_decode", **timed(dec, args.warmup, args.repeats)})
+
+        c1 = torch.randn(1, 77, 1024, device=dev, dtype=dtype)
+
+        def restore():
+            x = img
+            for _ in range(2):
+                moments = vae.quant_conv(vae.encoder(x))
+                lat = torch.randn(1, 4, 64, 64, device=dev, dtype=dtype)
+                for i in range(args.steps):
+                    eps = unet(lat, torch.full((1,), 999.0 - i * 20, device=dev),
+                               encoder_hidden_states=c1).sample
+                    lat = lat - 0.01 * eps + 0.0 * moments[:, :4]
+                x = vae.decode(lat / 0.18215).sample
+            return x
+
+        items.append({"name": "restore", **timed(restore, 1, args.restore_repeats)})
+    print(json.dumps({"implementation": f"torch {torch.__version__}",
+                      "device": torch.cuda.get_device_name(0),
+                      "precision": args.precision, "items": items}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
