@@ -9,8 +9,10 @@ use diffmac_ldm::SafetensorsFile;
 
 pub type B = burn::backend::Flex;
 
-/// Max relative error allowed by the project's parity standard (f32).
-pub const TOL: f64 = 1e-4;
+/// Max relative error allowed (f32). The project's standard is 1e-4; every component measures
+/// at most 2.8e-6, so the tests hold it to 2e-5 and catch a regression well before it
+/// reaches the standard.
+pub const TOL: f64 = 2e-5;
 
 pub fn device() -> burn::tensor::Device<B> {
     Default::default()
