@@ -93,7 +93,73 @@ pub struct BundleConfig {
     pub provenance: BTreeMap<String, String>,
 }
 
+/// Stable Diffusion 2.1's training schedule as a diffusers scheduler config.
+pub fn sd21_scheduler() -> SchedulerConfig {
+    SchedulerConfig::from_json_str(
+        r#"{"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+            "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}"#,
+    )
+    .expect("a valid scheduler config")
+}
+
+/// The architecture-level content of a new bundle (see [`BundleConfig::standard`]).
+#[derive(Debug, Clone)]
+pub struct BundleParts {
+    /// The UNet's diffusers config.
+    pub unet_config: serde_json::Value,
+    /// The VAE's diffusers config.
+    pub vae_config: serde_json::Value,
+    /// Side of the faces.
+    pub image_size: usize,
+    /// Architecture of both controls.
+    pub control_config: ControlConfig,
+    /// The bottleneck's settings.
+    pub mib_config: MibConfig,
+    /// `μ_QC`, `σ_QC`.
+    pub qc_stats: QcStats,
+    /// Kind of the identity encoder, if the bundle has one.
+    pub identity_kind: Option<String>,
+    /// Whether the weights are random.
+    pub random_weights: bool,
+    /// Where the weights came from.
+    pub provenance: BTreeMap<String, String>,
+}
+
 impl BundleConfig {
+    /// A two-stage bundle with the standard file names (see the module docs of
+    /// [`crate::bundle`]), SD 2.1's schedule, one shared UNet and untrained controls.
+    pub fn standard(parts: BundleParts) -> Self {
+        let stage = |control: &str| StageFiles {
+            unet: "unet.safetensors".into(),
+            control: control.into(),
+            control_config: parts.control_config.clone(),
+            trained: false,
+        };
+        Self {
+            format: BUNDLE_FORMAT.into(),
+            format_version: BUNDLE_VERSION,
+            image_size: parts.image_size,
+            random_weights: parts.random_weights,
+            unet_config: parts.unet_config,
+            vae_config: parts.vae_config,
+            vae: "vae.safetensors".into(),
+            scheduler: sd21_scheduler(),
+            context: "context.safetensors".into(),
+            stage1: stage("control_stage1.safetensors"),
+            stage2: Some(stage("control_stage2.safetensors")),
+            mib: Some(MibFiles {
+                file: "mib.safetensors".into(),
+                config: parts.mib_config,
+                qc_stats: parts.qc_stats,
+            }),
+            identity: parts.identity_kind.map(|kind| IdentityFiles {
+                kind,
+                file: "identity.safetensors".into(),
+            }),
+            provenance: parts.provenance,
+        }
+    }
+
     /// Reads and checks `config.json` in `dir`.
     ///
     /// # Errors

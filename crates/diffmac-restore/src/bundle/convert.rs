@@ -13,12 +13,9 @@ use diffmac_ldm::{
 };
 use diffmac_mib::{MibConfig, QcStats};
 
-use crate::bundle::config::{
-    BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, CONFIG_FILE, IdentityFiles, MibFiles, StageFiles,
-};
+use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE};
 use crate::bundle::load::{CONTEXT_KEY, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
-use crate::bundle::tiny::sd21_scheduler;
 use crate::error::{RestoreError, Result};
 
 /// What [`convert_sd`] needs besides the SD weights.
@@ -199,37 +196,19 @@ pub fn convert_sd<B: Backend>(
     let mib = mib_config.init::<B>(&qc_stats, device)?;
     diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
 
-    let stage = |control: &str| StageFiles {
-        unet: "unet.safetensors".into(),
-        control: control.into(),
-        control_config: control_config.clone(),
-        trained: false,
-    };
-    let config = BundleConfig {
-        format: BUNDLE_FORMAT.into(),
-        format_version: BUNDLE_VERSION,
+    let config = BundleConfig::standard(BundleParts {
+        unet_config: unet_json,
+        vae_config: vae_json,
         // The UNet's latent side times the VAE's down-sampling (SD 2.1-base: 64 · 8 = 512).
         image_size: unet_config.sample_size.unwrap_or(64)
             << vae_config.block_out_channels.len().saturating_sub(1),
+        control_config,
+        mib_config,
+        qc_stats,
+        identity_kind: identity.map(|(kind, _)| kind),
         random_weights: false,
-        unet_config: unet_json,
-        vae_config: vae_json,
-        vae: "vae.safetensors".into(),
-        scheduler: sd21_scheduler(),
-        context: "context.safetensors".into(),
-        stage1: stage("control_stage1.safetensors"),
-        stage2: Some(stage("control_stage2.safetensors")),
-        mib: Some(MibFiles {
-            file: "mib.safetensors".into(),
-            config: mib_config,
-            qc_stats,
-        }),
-        identity: identity.map(|(kind, _)| IdentityFiles {
-            kind,
-            file: "identity.safetensors".into(),
-        }),
-        provenance: BTreeMap::from([("base".to_string(), sd.display().to_string())]),
-    };
+        provenance: BTreeMap::from([("base".into(), sd.display().to_string())]),
+    });
     config.save(output)?;
     Ok(config)
 }

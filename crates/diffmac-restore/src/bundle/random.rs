@@ -14,11 +14,9 @@ use diffmac_mib::{MibConfig, QcStats};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::bundle::config::{
-    BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, IdentityFiles, MibFiles, StageFiles,
-};
+use crate::bundle::config::{BundleConfig, BundleParts};
 use crate::bundle::load::{ModelBundle, StageModels};
-use crate::bundle::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE, sd21_scheduler};
+use crate::bundle::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE};
 use crate::error::Result;
 
 /// Stable Diffusion 2.1-base's UNet config (diffusers `config.json` values).
@@ -190,35 +188,17 @@ pub fn random_bundle<B: Backend>(
         Distribution::Normal(0.0, 1.0),
         (device, dtype.into()),
     );
-    let stage = |control: &str| StageFiles {
-        unet: "unet.safetensors".into(),
-        control: control.into(),
-        control_config: control_config.clone(),
-        trained: false,
-    };
-    let config = BundleConfig {
-        format: BUNDLE_FORMAT.into(),
-        format_version: BUNDLE_VERSION,
-        image_size,
-        random_weights: true,
+    let config = BundleConfig::standard(BundleParts {
         unet_config: serde_json::from_str(unet_json).expect("valid JSON"),
         vae_config: serde_json::from_str(vae_json).expect("valid JSON"),
-        vae: "vae.safetensors".into(),
-        scheduler: sd21_scheduler(),
-        context: "context.safetensors".into(),
-        stage1: stage("control_stage1.safetensors"),
-        stage2: Some(stage("control_stage2.safetensors")),
-        mib: Some(MibFiles {
-            file: "mib.safetensors".into(),
-            config: mib_config,
-            qc_stats,
-        }),
-        identity: Some(IdentityFiles {
-            kind: "iresnet".into(),
-            file: "identity.safetensors".into(),
-        }),
+        image_size,
+        control_config: control_config.clone(),
+        mib_config,
+        qc_stats,
+        identity_kind: Some("iresnet".into()),
+        random_weights: true,
         provenance: BTreeMap::from([("source".into(), "random weights in memory".into())]),
-    };
+    });
     let schedule = config.scheduler.noise_schedule()?;
     Ok(ModelBundle {
         dir: "<memory>".into(),

@@ -14,13 +14,10 @@ use diffmac_ldm::{
     save_module,
 };
 use diffmac_mib::{MibConfig, QcStats};
-use diffmac_sampler::SchedulerConfig;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::bundle::config::{
-    BUNDLE_FORMAT, BUNDLE_VERSION, BundleConfig, IdentityFiles, MibFiles, StageFiles,
-};
+use crate::bundle::config::{BundleConfig, BundleParts};
 use crate::bundle::load::CONTEXT_KEY;
 use crate::bundle::random::IResNetShape;
 use crate::error::{RestoreError, Result};
@@ -67,15 +64,6 @@ pub const TINY_VAE: &str = r#"{
   "scaling_factor": 0.18215,
   "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
 }"#;
-
-/// Stable Diffusion 2.1's training schedule as a diffusers scheduler config.
-pub fn sd21_scheduler() -> SchedulerConfig {
-    SchedulerConfig::from_json_str(
-        r#"{"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-            "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}"#,
-    )
-    .expect("a valid scheduler config")
-}
 
 /// Writes the tiny bundle into `dir` (created if needed; existing bundle files are replaced
 /// only with `overwrite`). Equal seeds give equal bundles on the same backend.
@@ -151,41 +139,20 @@ pub fn write_tiny_bundle<B: Backend>(
     );
     save_safetensors(dir.join("context.safetensors"), &tensors)?;
 
-    let stage = |control: &str| StageFiles {
-        unet: "unet.safetensors".into(),
-        control: control.into(),
-        control_config: control_config.clone(),
-        trained: false,
-    };
-    let config = BundleConfig {
-        format: BUNDLE_FORMAT.into(),
-        format_version: BUNDLE_VERSION,
-        image_size: TINY_IMAGE_SIZE,
-        random_weights: true,
+    let config = BundleConfig::standard(BundleParts {
         unet_config: serde_json::from_str(TINY_UNET).expect("valid JSON"),
         vae_config: serde_json::from_str(TINY_VAE).expect("valid JSON"),
-        vae: "vae.safetensors".into(),
-        scheduler: sd21_scheduler(),
-        context: "context.safetensors".into(),
-        stage1: stage("control_stage1.safetensors"),
-        stage2: Some(stage("control_stage2.safetensors")),
-        mib: Some(MibFiles {
-            file: "mib.safetensors".into(),
-            config: mib_config,
-            qc_stats,
-        }),
-        identity: Some(IdentityFiles {
-            kind: "iresnet".into(),
-            file: "identity.safetensors".into(),
-        }),
+        image_size: TINY_IMAGE_SIZE,
+        control_config,
+        mib_config,
+        qc_stats,
+        identity_kind: Some("iresnet".into()),
+        random_weights: true,
         provenance: BTreeMap::from([
-            (
-                "source".to_string(),
-                "random weights (tiny bundle)".to_string(),
-            ),
-            ("seed".to_string(), seed.to_string()),
+            ("source".into(), "random weights (tiny bundle)".into()),
+            ("seed".into(), seed.to_string()),
         ]),
-    };
+    });
     config.save(dir)?;
     Ok(config)
 }
