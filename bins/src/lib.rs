@@ -1,6 +1,8 @@
 //! Shared plumbing of the diffmac command-line tools: logging set-up and progress bars, so each
 //! binary stays a thin layer of argument parsing over the library crates.
 
+use std::process::ExitCode;
+
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Logs to stderr; `RUST_LOG` overrides the level (default: `warn`, or `info` when `verbose`).
@@ -27,4 +29,17 @@ pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
         .expect("valid template"),
     );
     bar
+}
+
+/// The tools' exit codes: 0 when every input succeeded (`Ok(true)`), 1 when some failed and
+/// the rest were processed (`Ok(false)`), 2 for a usage error, which is printed first.
+pub fn exit_code(outcome: anyhow::Result<bool>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
 }

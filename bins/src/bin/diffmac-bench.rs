@@ -17,7 +17,7 @@ use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::mib::Injection;
 use diffmac::restore::bundle::{ModelBundle, Preset, random_bundle};
 use diffmac::restore::{Quiet, RestoreOptions, Restorer};
-use diffmac_cli::init_logging;
+use diffmac_cli::{exit_code, init_logging};
 use serde::Serialize;
 
 type B = DefaultBackend;
@@ -102,13 +102,7 @@ struct Report {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(run(&args).map(|()| true))
 }
 
 fn sync() {

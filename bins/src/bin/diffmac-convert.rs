@@ -14,7 +14,7 @@ use diffmac::restore::ModelBundle;
 use diffmac::restore::bundle::convert::{ConvertOptions, convert_sd, merge_checkpoint};
 use diffmac::restore::bundle::load::IDENTITY_KINDS;
 use diffmac::restore::bundle::write_tiny_bundle;
-use diffmac_cli::init_logging;
+use diffmac_cli::{exit_code, init_logging};
 
 type B = DefaultBackend;
 
@@ -90,13 +90,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    match run(args.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(run(args.command).map(|()| true))
 }
 
 fn run(command: Command) -> anyhow::Result<()> {

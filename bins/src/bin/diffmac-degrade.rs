@@ -12,7 +12,7 @@ use clap::Parser;
 use diffmac::degrade::DegradationConfig;
 use diffmac::degrade::io::DEFAULT_MAX_PIXELS;
 use diffmac::degrade::job::{JobOptions, collect_inputs, run_job};
-use diffmac_cli::{init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, progress_bar};
 
 /// Degrade high-quality face images with DiffMAC's synthetic pipeline (eq. 14): Gaussian blur,
 /// down-sampling, Gaussian noise, JPEG compression, up-sampling back.
@@ -61,14 +61,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(run(&args))
 }
 
 /// Runs the batch; `Ok(false)` when some images failed.

@@ -25,7 +25,7 @@ use diffmac::restore::{
     ColorFix, ModelBundle, Observer, PipelineEvent, RestoreOptions, Restorer, SamplerKind,
     bundle::resolve_model_dir,
 };
-use diffmac_cli::{init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, progress_bar};
 use image::Rgb32FImage;
 use indicatif::{MultiProgress, ProgressBar};
 
@@ -154,14 +154,7 @@ enum PrecisionArg {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(run(&args))
 }
 
 fn restore_options(args: &Args) -> RestoreOptions {

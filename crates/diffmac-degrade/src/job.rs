@@ -79,11 +79,16 @@ pub struct SourceInfo {
 
 /// Lists the images of a file or a folder (not recursive, hidden files ignored).
 pub fn collect_inputs(input: &Path) -> Result<Inputs> {
-    let io_err = |source| DegradeError::Io {
-        path: input.to_owned(),
-        source,
+    collect_images(input, false)
+}
+
+/// [`collect_inputs`], descending into sub-folders when `recursive` (hidden ones are skipped).
+pub fn collect_images(input: &Path, recursive: bool) -> Result<Inputs> {
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DegradeError::Io { path, source }
     };
-    let meta = std::fs::metadata(input).map_err(io_err)?;
+    let meta = std::fs::metadata(input).map_err(io_err(input))?;
     if !meta.is_dir() {
         return Ok(Inputs {
             images: vec![input.to_owned()],
@@ -91,23 +96,32 @@ pub fn collect_inputs(input: &Path) -> Result<Inputs> {
         });
     }
     let mut inputs = Inputs::default();
-    for entry in std::fs::read_dir(input).map_err(io_err)? {
-        let path = entry.map_err(io_err)?.path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') || path.is_dir() {
-            continue;
-        }
-        let is_image = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
-        if is_image {
-            inputs.images.push(path)
-        } else {
-            inputs.skipped.push(path)
+    let mut folders = vec![input.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(io_err(&folder))? {
+            let path = entry.map_err(io_err(&folder))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                if recursive {
+                    folders.push(path);
+                }
+                continue;
+            }
+            let is_image = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
+            if is_image {
+                inputs.images.push(path)
+            } else {
+                inputs.skipped.push(path)
+            }
         }
     }
     inputs.images.sort();

@@ -13,8 +13,6 @@
 
 use std::path::{Path, PathBuf};
 
-use diffmac_degrade::job::IMAGE_EXTENSIONS;
-
 use crate::error::{RestoreError, Result};
 
 /// Sub-folder of the aligned input crops.
@@ -50,59 +48,25 @@ pub struct Inputs {
 /// files and folders are ignored.
 ///
 /// # Errors
-/// [`RestoreError::Io`] if `input` cannot be read, [`RestoreError::InvalidOption`] if two
+/// [`RestoreError::Image`] if `input` cannot be read, [`RestoreError::InvalidOption`] if two
 /// inputs would write the same outputs (`a.png` and `a.jpg`).
 pub fn collect_inputs(input: &Path, recursive: bool) -> Result<Inputs> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RestoreError::Io { path, source }
+    let found = diffmac_degrade::job::collect_images(input, recursive)?;
+    let base = if input.is_dir() {
+        input
+    } else {
+        input.parent().unwrap_or(input)
     };
-    let meta = std::fs::metadata(input).map_err(io(input))?;
-    let mut inputs = Inputs::default();
-    if !meta.is_dir() {
-        let name = stem(Path::new(input.file_name().unwrap_or_default()));
-        inputs.images.push(InputImage {
-            path: input.to_path_buf(),
-            name,
-        });
-        return Ok(inputs);
-    }
-    let mut stack = vec![input.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let path = entry.map_err(io(&dir))?.path();
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden {
-                continue;
-            }
-            if path.is_dir() {
-                if recursive {
-                    stack.push(path);
-                }
-                continue;
-            }
-            let is_image = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
-            if is_image {
-                let relative = path.strip_prefix(input).unwrap_or(&path);
-                inputs.images.push(InputImage {
-                    name: stem(relative),
-                    path,
-                });
-            } else {
-                inputs.skipped.push(path);
-            }
-        }
-    }
-    inputs
+    let mut images: Vec<InputImage> = found
         .images
-        .sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
-    inputs.skipped.sort();
-    for pair in inputs.images.windows(2) {
+        .into_iter()
+        .map(|path| InputImage {
+            name: stem(path.strip_prefix(base).unwrap_or(&path)),
+            path,
+        })
+        .collect();
+    images.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    for pair in images.windows(2) {
         if pair[0].name == pair[1].name {
             return Err(RestoreError::InvalidOption(format!(
                 "{} and {} would write the same outputs ({}); rename one",
@@ -112,7 +76,10 @@ pub fn collect_inputs(input: &Path, recursive: bool) -> Result<Inputs> {
             )));
         }
     }
-    Ok(inputs)
+    Ok(Inputs {
+        images,
+        skipped: found.skipped,
+    })
 }
 
 /// `a/b/c.jpg` → `a/b/c`.

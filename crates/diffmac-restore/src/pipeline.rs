@@ -14,7 +14,7 @@ use diffmac_ldm::ManifoldInput;
 use diffmac_mib::{Injection, InjectionKind};
 use diffmac_sampler::{Init, NoiseRng, Sampler, SpacedSchedule, Spacing};
 
-use crate::bundle::ModelBundle;
+use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
@@ -209,26 +209,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
         observer.event(&PipelineEvent::LqManifold(&r));
         let stage1 = &b.stage1;
         let input1 = read_manifold(b.config.stage1.control_config.input, r.clone(), &mut rng);
-        let init1 = self.init(&self.stage1, &r, scale, dtype)?;
-        let total1 = init_steps(&init1, &self.stage1);
-        let mut done = 0;
-        let z1 = sample_stage(
-            &stage1.unet,
-            &stage1.control,
-            input1,
-            b.context.clone(),
-            &self.stage1,
-            init1,
-            seed,
-            |_| {
-                done += 1;
-                observer.event(&PipelineEvent::Step {
-                    stage: 1,
-                    done,
-                    total: total1,
-                });
-            },
-        )?;
+        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r, seed, observer)?;
         observer.event(&PipelineEvent::Stage1Latent(&z1));
         let x_d1 = b.vae.decode(z1 / scale).clamp(-1.0, 1.0);
         observer.event(&PipelineEvent::Stage1Image(&x_d1));
@@ -241,9 +222,11 @@ impl<'a, B: Backend> Restorer<'a, B> {
         }
 
         // Stage II (lines 13–32).
-        let (stage2, mib) = match (&b.stage2, &b.mib) {
-            (Some(s), Some(m)) => (s, m),
-            _ => unreachable!("checked in Restorer::new"),
+        let (Some(stage2), Some(mib), Some(stage2_config)) = (&b.stage2, &b.mib, &b.config.stage2)
+        else {
+            return Err(RestoreError::InvalidOption(
+                "this model has no Stage II; restore with Stage I only".into(),
+            ));
         };
         let r = b.vae.moments(x_d1.clone());
         observer.event(&PipelineEvent::D1Manifold(&r));
@@ -260,30 +243,17 @@ impl<'a, B: Backend> Restorer<'a, B> {
             InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)),
             InjectionKind::None => Injection::None,
         };
-        let z = mib.forward(r, injection)?.z;
+        let z = mib.forward(r.clone(), injection)?.z;
         observer.event(&PipelineEvent::Bottleneck(&z));
-        let stage2_config = b.config.stage2.as_ref().expect("checked in Restorer::new");
         let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng);
-        let d1_moments = b.vae.moments(x_d1.clone());
-        let init2 = self.init(&self.stage2, &d1_moments, scale, dtype)?;
-        let total2 = init_steps(&init2, &self.stage2);
-        let mut done = 0;
-        let z2 = sample_stage(
-            &stage2.unet,
-            &stage2.control,
-            input2,
-            b.context.clone(),
+        let z2 = self.run_stage(
+            2,
+            stage2,
             &self.stage2,
-            init2,
+            input2,
+            &r,
             seed.wrapping_add(1),
-            |_| {
-                done += 1;
-                observer.event(&PipelineEvent::Step {
-                    stage: 2,
-                    done,
-                    total: total2,
-                });
-            },
+            observer,
         )?;
         observer.event(&PipelineEvent::Stage2Latent(&z2));
         let x_d2 = b.vae.decode(z2 / scale).clamp(-1.0, 1.0);
@@ -293,6 +263,43 @@ impl<'a, B: Backend> Restorer<'a, B> {
             stage1: color_fix(x_d1, lq.clone(), fix),
             stage2: Some(color_fix(x_d2, lq, fix)),
         })
+    }
+
+    /// Samples one stage (`number` 1 or 2) with its control reading `control_input`,
+    /// starting as [`Restorer::init`] says from `start`, the QC output of the stage's input
+    /// image; reports each step. Returns z̃₀ in the UNet's scale.
+    #[allow(clippy::too_many_arguments)]
+    fn run_stage(
+        &self,
+        number: u8,
+        models: &StageModels<B>,
+        sampler: &Sampler,
+        control_input: Tensor<B, 4>,
+        start: &Tensor<B, 4>,
+        seed: u64,
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Tensor<B, 4>> {
+        let b = self.bundle;
+        let init = self.init(sampler, start, b.vae.scaling_factor, b.context.dtype())?;
+        let total = init_steps(&init, sampler);
+        let mut done = 0;
+        sample_stage(
+            &models.unet,
+            &models.control,
+            control_input,
+            b.context.clone(),
+            sampler,
+            init,
+            seed,
+            |_| {
+                done += 1;
+                observer.event(&PipelineEvent::Step {
+                    stage: number,
+                    done,
+                    total,
+                });
+            },
+        )
     }
 
     /// Where a stage starts: pure noise (strength 1), or the stage input's posterior mean
