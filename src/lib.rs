@@ -11,7 +11,7 @@
 //! | [`face`] | `diffmac-face` | face detection (MTCNN), FFHQ alignment, paste-back |
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
-//! | [`id`] | `diffmac-id` | identity encoder (ArcFace IResNet) and its preprocessing |
+//! | [`id`] | `diffmac-id` | identity encoders (ArcFace IResNet, dlib ResNet) and their preprocessing |
 //! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
 //! | [`train`] | `diffmac-train` | two-stage training |
 //! | [`restore`] | `diffmac-restore` | the DID restoration pipeline, model bundles |

@@ -56,8 +56,9 @@ enum Command {
         /// Identity encoder weights (safetensors) for Stage II's identity injection.
         #[arg(long)]
         identity: Option<PathBuf>,
-        /// Kind of the identity weights.
-        #[arg(long, default_value = "iresnet")]
+        /// Kind of the identity weights: arcface_iresnet, dlib_resnet_v1, or auto (told from
+        /// the file).
+        #[arg(long, default_value = "auto")]
         identity_kind: String,
         /// Folder of HQ faces to compute the bottleneck's μ_QC, σ_QC from (Algorithm 1,
         /// line 17); otherwise a merged Stage II checkpoint brings its own.
@@ -116,7 +117,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             qc_images,
             overwrite,
         } => {
-            if !IDENTITY_KINDS.contains(&identity_kind.as_str()) {
+            if identity_kind != "auto" && !IDENTITY_KINDS.contains(&identity_kind.as_str()) {
                 anyhow::bail!(
                     "unknown --identity-kind {identity_kind:?} (known: {})",
                     IDENTITY_KINDS.join(", ")

@@ -17,6 +17,20 @@ pub enum IdError {
     /// wrong dtype or shape (the message names the file and the key).
     #[error(transparent)]
     Weights(#[from] diffmac_face::FaceError),
+    /// A converted dlib weight file lacks its architecture metadata, or the architecture is
+    /// not one this crate runs.
+    #[error("{}: dlib architecture: {problem}", path.display())]
+    Architecture {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// An identity-encoder kind that [`crate::network::load_identity_encoder`] does not know.
+    #[error(
+        "unknown identity encoder kind `{0}` (known: `arcface_iresnet`, `dlib_resnet_v1`, `auto`)"
+    )]
+    UnknownKind(String),
     /// A tensor handed to the encoder has the wrong shape.
     #[error("shape: {0}")]
     Shape(String),

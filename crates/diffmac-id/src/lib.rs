@@ -2,16 +2,36 @@
 //!
 //! - [`IdentityEncoder`]: the trait every face-recognition network implements here — aligned
 //!   faces `[N, 3, S, S]` in [-1, 1] in, `[N, D]` embeddings out — with
-//!   [`cosine_similarity`] / [`l2_normalize`] to compare embeddings.
+//!   [`cosine_similarity`] / [`l2_normalize`] / [`euclidean_distance`] to compare embeddings.
 //! - [`IResNet`]: ArcFace's IResNet-50/100 in insightface's `arcface_torch` layout, loaded from
 //!   safetensors converted from the published `.pth` state dicts by
 //!   `scripts/reference/iresnet_convert.py`; checked against PyTorch on a tiny random-weight
 //!   network.
-//! - [`preprocess`]: from a 512×512 FFHQ-aligned face to ArcFace's 112×112 input.
+//! - [`DlibResNet`]: dlib's face recognition ResNet (CC0, PyPI `face_recognition_models`
+//!   0.3.0; 150×150 chips → 128-D), converted from dlib's own serialisation by
+//!   `scripts/reference/dlib_convert.py` (`scripts/fetch_identity_weights.sh` fetches it into
+//!   `weights/identity/`); checked against dlib itself. This is the network that works on a
+//!   fresh machine.
+//! - [`preprocess`]: from a 512×512 FFHQ-aligned face to ArcFace's 112×112 input;
+//!   [`dlib::chip`]: to dlib's 150×150 chip.
+//! - [`IdentityNetwork`] / [`load_identity_encoder`]: pick the encoder at run time from a kind
+//!   string (`arcface_iresnet`, `dlib_resnet_v1`, `auto`) and a safetensors file.
 //!
-//! No identity network that the package registries ship is included yet (see
-//! `docs/identity.md`): with an ArcFace checkpoint converted by the script above, identity
-//! similarity works through the same trait.
+//! ```no_run
+//! use burn::backend::Flex;
+//! use diffmac_id::{euclidean_distance, load_identity_encoder};
+//! # fn faces() -> burn::tensor::Tensor<Flex, 4> {
+//! #     burn::tensor::Tensor::zeros([2, 3, 512, 512], &Default::default())
+//! # }
+//! let device = Default::default();
+//! let path = "weights/identity/dlib_resnet_v1.safetensors".as_ref();
+//! let net = load_identity_encoder::<Flex>("dlib_resnet_v1", path, &device)?;
+//! let e = net.embed_ffhq(faces())?; // [2, 3, 512, 512] FFHQ faces → [2, 128]
+//! let d = euclidean_distance(e.clone().narrow(0, 0, 1), e.narrow(0, 1, 1)); // < 0.6: same person
+//! # Ok::<(), diffmac_id::IdError>(())
+//! ```
+//!
+//! With an ArcFace checkpoint:
 //!
 //! ```no_run
 //! use burn::backend::Flex;
@@ -31,14 +51,18 @@
 //! fits.
 
 pub mod batch_norm;
+pub mod dlib;
 pub mod encoder;
 pub mod error;
 pub mod iresnet;
+pub mod network;
 pub mod preprocess;
 pub mod similarity;
 pub mod weights;
 
+pub use dlib::{DlibArchitecture, DlibResNet};
 pub use encoder::IdentityEncoder;
 pub use error::{IdError, Result};
 pub use iresnet::{IResNet, IResNetConfig};
-pub use similarity::{cosine_matrix, cosine_similarity, l2_normalize};
+pub use network::{IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
+pub use similarity::{cosine_matrix, cosine_similarity, euclidean_distance, l2_normalize};

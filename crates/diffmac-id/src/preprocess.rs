@@ -54,23 +54,35 @@ impl FaceCrop {
     /// The least-squares scale and shift taking the FFHQ template of a `face_size` face onto
     /// the ArcFace template scaled to `target` (112 for ArcFace).
     pub fn ffhq_to_arcface(face_size: usize, target: usize) -> Result<Self> {
+        let k = target as f64 / 112.0;
+        let dst = ARCFACE_112.map(|[x, y]| [x * k, y * k]);
+        Self::fit_ffhq(face_size, &dst, target)
+    }
+
+    /// The least-squares scale and shift (no rotation) taking the FFHQ template of a
+    /// `face_size` face onto `dst`, five landmarks in the same order (left eye, right eye, nose
+    /// tip, left and right mouth corner) in the pixels of a `target × target` output.
+    pub fn fit_ffhq(face_size: usize, dst: &[[f64; 2]; 5], target: usize) -> Result<Self> {
         if face_size == 0 || target == 0 {
             return Err(IdError::Shape(format!(
                 "face sizes must be positive, got {face_size} → {target}"
             )));
         }
         let src = ffhq_template(face_size as u32);
-        let k = target as f64 / 112.0;
-        let dst = ARCFACE_112.map(|[x, y]| [x * k, y * k]);
         let n = src.len() as f64;
         let mean = |p: &[[f64; 2]; 5], i: usize| p.iter().map(|q| q[i]).sum::<f64>() / n;
-        let (sx, sy, dx, dy) = (mean(&src, 0), mean(&src, 1), mean(&dst, 0), mean(&dst, 1));
+        let (sx, sy, dx, dy) = (mean(&src, 0), mean(&src, 1), mean(dst, 0), mean(dst, 1));
         let (mut dot, mut var) = (0.0, 0.0);
-        for (p, q) in src.iter().zip(&dst) {
+        for (p, q) in src.iter().zip(dst) {
             dot += (p[0] - sx) * (q[0] - dx) + (p[1] - sy) * (q[1] - dy);
             var += (p[0] - sx).powi(2) + (p[1] - sy).powi(2);
         }
         let scale = dot / var;
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(IdError::Shape(format!(
+                "the target landmarks {dst:?} give no positive scale"
+            )));
+        }
         Ok(Self {
             source: face_size,
             target,

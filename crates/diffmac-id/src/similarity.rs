@@ -1,4 +1,4 @@
-//! L2 normalisation of embeddings and their cosine similarity.
+//! Comparing embeddings: L2 normalisation, cosine similarity and Euclidean distance.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -31,6 +31,13 @@ pub fn cosine_matrix<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 
     l2_normalize(a).matmul(l2_normalize(b).transpose())
 }
 
+/// Row-wise Euclidean distance of `a` and `b`, both `[N, D]`; returns `[N]`.
+///
+/// dlib's descriptors ([`crate::DlibResNet`]) are compared this way, with threshold 0.6.
+pub fn euclidean_distance<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 1> {
+    (a - b).powf_scalar(2.0).sum_dim(1).sqrt().squeeze_dim(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +63,17 @@ mod tests {
         assert!((got[0] - 1.0).abs() < 1e-6);
         assert!((got[1] + 1.0).abs() < 1e-6);
         assert_eq!(got[2], 0.0, "a zero vector has similarity 0, not NaN");
+    }
+
+    #[test]
+    fn euclidean_of_known_vectors() {
+        let a = t(&[0.0, 0.0, 1.0, 1.0], 2);
+        let b = t(&[3.0, 4.0, 1.0, 1.0], 2);
+        let got = euclidean_distance(a, b)
+            .into_data()
+            .into_vec::<f32>()
+            .unwrap();
+        assert_eq!(got, vec![5.0, 0.0]);
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
     }
 
     /// The identity embedding `[N, D]` of aligned faces `[N, 3, S, S]` in [-1, 1] (`F_ID`,
-    /// after the FFHQ → ArcFace crop): what Stage II injects, or a reference identity for
+    /// after the crop from FFHQ alignment to the encoder's own): what Stage II injects, or a reference identity for
     /// [`Restorer::restore`] (Fig. 10).
     ///
     /// # Errors
@@ -169,9 +169,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
         let encoder = self.bundle.identity.as_ref().ok_or_else(|| {
             RestoreError::InvalidOption("the model has no identity encoder".into())
         })?;
-        let faces = faces.cast(DType::F32);
-        let crop = diffmac_id::preprocess::ffhq_to_arcface(faces, encoder.input_size())?;
-        Ok(encoder.embed(crop))
+        Ok(encoder.embed_ffhq(faces.cast(DType::F32))?)
     }
 
     /// Runs the DID pipeline on `lq` `[N, 3, S, S]` in [-1, 1], S the bundle's

@@ -138,3 +138,48 @@ fn components_of_different_models_are_refused() {
     assert!(err.contains("width 32") && err.contains("24"), "{err}");
     assert!(!work.path().join("bundle/config.json").exists());
 }
+
+/// With the registry-shipped dlib network (scripts/fetch_identity_weights.sh), a converted
+/// bundle injects 128-D dlib identities.
+#[test]
+fn a_bundle_with_the_dlib_identity_encoder_restores_with_identity_injection() {
+    let weights = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../weights/identity/dlib_resnet_v1.safetensors"
+    ));
+    if !weights.exists() {
+        assert!(
+            std::env::var_os("DIFFMAC_REQUIRE_IDENTITY_WEIGHTS").is_none(),
+            "{} is missing",
+            weights.display()
+        );
+        eprintln!("SKIPPED: run scripts/fetch_identity_weights.sh for this test");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let sd = work.path().join("sd");
+    fake_sd(&sd, 24);
+    let out = work.path().join("bundle");
+    let device = Default::default();
+    let options = ConvertOptions {
+        identity: Some(("auto".into(), weights.to_path_buf())),
+        ..ConvertOptions::default()
+    };
+    let config = convert_sd::<B>(&sd, &out, &options, &device).unwrap();
+    assert_eq!(config.identity.as_ref().unwrap().kind, "dlib_resnet_v1");
+    assert_eq!(config.mib.as_ref().unwrap().config.identity_dim, 128);
+    let bundle = ModelBundle::<B>::load(&out, &device, FloatDType::F32).unwrap();
+    let restorer = Restorer::new(
+        &bundle,
+        RestoreOptions {
+            stage1_steps: 1,
+            stage2_steps: 1,
+            ..RestoreOptions::default()
+        },
+    )
+    .unwrap();
+    let face = Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
+    assert_eq!(restorer.identity_of(face.clone()).unwrap().dims(), [1, 128]);
+    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
+    assert_eq!(out.output().dims(), [1, 3, 64, 64]);
+}

@@ -50,7 +50,8 @@ pub struct MibFiles {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityFiles {
-    /// Which network the file holds: `iresnet` (ArcFace, insightface key layout).
+    /// Which network the file holds: `arcface_iresnet` (ArcFace, insightface key layout) or
+    /// `dlib_resnet_v1` (dlib's ResNet, as `scripts/fetch_identity_weights.sh` converts it).
     pub kind: String,
     /// Its weights.
     pub file: String,

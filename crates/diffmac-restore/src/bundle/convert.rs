@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
+use diffmac_id::IdentityEncoder;
 use diffmac_ldm::loader::save_safetensors;
 use diffmac_ldm::{
     AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SafetensorsFile, SdCheckpoint,
@@ -14,14 +15,15 @@ use diffmac_ldm::{
 use diffmac_mib::{MibConfig, QcStats};
 
 use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE};
-use crate::bundle::load::{CONTEXT_KEY, load_identity};
+use crate::bundle::load::{CONTEXT_KEY, identity_kind, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::error::{RestoreError, Result};
 
 /// What [`convert_sd`] needs besides the SD weights.
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
-    /// Identity encoder weights and kind (`iresnet`), copied into the bundle.
+    /// Identity encoder kind (`arcface_iresnet`, `dlib_resnet_v1` or `auto`) and weights,
+    /// copied into the bundle.
     pub identity: Option<(String, PathBuf)>,
     /// `μ_QC`, `σ_QC`; without them the bundle holds (0, 1) placeholders, which a merged
     /// Stage II checkpoint replaces (its bottleneck carries the statistics it trained with).
@@ -175,7 +177,7 @@ pub fn convert_sd<B: Backend>(
             let embedding_dim = encoder.embedding_dim();
             let target = output.join("identity.safetensors");
             std::fs::copy(path, &target).map_err(io(&target))?;
-            Some((kind.clone(), embedding_dim))
+            Some((identity_kind(&encoder).to_string(), embedding_dim))
         }
         None => None,
     };

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
-use diffmac_id::{IResNet, IdentityEncoder};
+use diffmac_id::{IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
 use diffmac_ldm::{
     AdaInControl, AutoencoderKL, SafetensorsFile, UNet2DConditionModel, UNetConfig, VaeConfig,
     VarBuilder, load_module,
@@ -19,8 +19,8 @@ use crate::error::{RestoreError, Result};
 /// Name of the tensor in the bundle's context file.
 pub const CONTEXT_KEY: &str = "context";
 
-/// The identity encoder kinds a bundle can name.
-pub const IDENTITY_KINDS: &[&str] = &["iresnet"];
+/// The identity encoder kinds a bundle can name (see `diffmac_id::IdentityNetworkKind`).
+pub const IDENTITY_KINDS: &[&str] = &["arcface_iresnet", "dlib_resnet_v1"];
 
 /// One stage's modules.
 pub struct StageModels<B: Backend> {
@@ -46,7 +46,7 @@ pub struct ModelBundle<B: Backend> {
     /// Stage II's bottleneck.
     pub mib: Option<ManifoldBottleneck<B>>,
     /// `F_ID`.
-    pub identity: Option<Box<dyn IdentityEncoder<B>>>,
+    pub identity: Option<IdentityNetwork<B>>,
     /// The empty prompt's text encoding `[1, 77, D]`.
     pub context: Tensor<B, 3>,
     /// The training noise schedule.
@@ -218,25 +218,23 @@ fn load_diffusers<B: Backend, M>(
     Ok(module)
 }
 
-/// Loads an identity encoder of `kind` from `dir/file`.
+/// Loads an identity encoder of `kind` (one of [`IDENTITY_KINDS`], or `auto` to tell it from
+/// the file) from `dir/file`. It stays in f32 whatever the bundle's precision: its input is
+/// cropped in f32 and its embedding cast to the model's dtype.
 ///
 /// # Errors
-/// [`RestoreError::Bundle`] for an unknown kind, otherwise the encoder's loading errors.
+/// The encoder's loading errors, naming the file.
 pub fn load_identity<B: Backend>(
     dir: &Path,
     kind: &str,
     file: &str,
     device: &Device<B>,
-) -> Result<Box<dyn IdentityEncoder<B>>> {
-    let path = dir.join(file);
-    match kind {
-        "iresnet" => Ok(Box::new(IResNet::<B>::load(&path, device)?)),
-        other => Err(RestoreError::Bundle {
-            path,
-            message: format!(
-                "unknown identity encoder kind {other:?} (known: {})",
-                IDENTITY_KINDS.join(", ")
-            ),
-        }),
-    }
+) -> Result<IdentityNetwork<B>> {
+    Ok(load_identity_encoder(kind, &dir.join(file), device)?)
+}
+
+/// The kind string of a loaded encoder, as a bundle stores it.
+pub fn identity_kind<B: Backend>(encoder: &IdentityNetwork<B>) -> &'static str {
+    let kind: IdentityNetworkKind = encoder.kind();
+    kind.as_str()
 }

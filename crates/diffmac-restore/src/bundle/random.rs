@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
-use diffmac_id::IResNet;
+use diffmac_id::{IResNet, IdentityNetwork};
 use diffmac_ldm::loader::safetensors_bytes;
 use diffmac_ldm::{
     AutoencoderKL, ControlConfig, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
@@ -195,7 +195,7 @@ pub fn random_bundle<B: Backend>(
         control_config: control_config.clone(),
         mib_config,
         qc_stats,
-        identity_kind: Some("iresnet".into()),
+        identity_kind: Some("arcface_iresnet".into()),
         random_weights: true,
         provenance: BTreeMap::from([("source".into(), "random weights in memory".into())]),
     });
@@ -212,7 +212,7 @@ pub fn random_bundle<B: Backend>(
             control: control(),
         }),
         mib: Some(mib),
-        identity: Some(Box::new(encoder)),
+        identity: Some(IdentityNetwork::IResNet(encoder)),
         context,
         schedule,
         config,

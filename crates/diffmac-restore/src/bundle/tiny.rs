@@ -146,7 +146,7 @@ pub fn write_tiny_bundle<B: Backend>(
         control_config,
         mib_config,
         qc_stats,
-        identity_kind: Some("iresnet".into()),
+        identity_kind: Some("arcface_iresnet".into()),
         random_weights: true,
         provenance: BTreeMap::from([
             ("source".into(), "random weights (tiny bundle)".into()),
