@@ -26,6 +26,14 @@ pub enum IdError {
         /// What is wrong.
         problem: String,
     },
+    /// A PyTorch `.pth` file that is not a readable state dict.
+    #[error("{}: not a usable PyTorch state dict: {problem}", path.display())]
+    Pth {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// An identity-encoder kind that [`crate::network::load_identity_encoder`] does not know.
     #[error(
         "unknown identity encoder kind `{0}` (known: `arcface_iresnet`, `dlib_resnet_v1`, `auto`)"

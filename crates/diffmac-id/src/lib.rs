@@ -57,6 +57,7 @@ pub mod error;
 pub mod iresnet;
 pub mod network;
 pub mod preprocess;
+pub mod pth;
 pub mod similarity;
 pub mod weights;
 

@@ -158,7 +158,8 @@ impl<B: Backend> IdentityEncoder<B> for IdentityNetwork<B> {
     }
 }
 
-/// Loads an identity encoder from a safetensors file: `kind` is `arcface_iresnet`,
+/// Loads an identity encoder from a safetensors file (or insightface's `.pth`/`.pt` state
+/// dict, see [`crate::pth`]): `kind` is `arcface_iresnet`,
 /// `dlib_resnet_v1` (see [`IdentityNetworkKind`]) or `auto` (told from the file,
 /// [`IdentityNetworkKind::detect`]).
 ///
@@ -174,10 +175,17 @@ pub fn load_identity_encoder<B: Backend>(
         "auto" => None,
         other => Some(other.parse::<IdentityNetworkKind>()?),
     };
-    let bytes = std::fs::read(path).map_err(|source| IdError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let is_pth = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pth") || e.eq_ignore_ascii_case("pt"));
+    let bytes = if is_pth {
+        crate::pth::pth_to_safetensors(path)?
+    } else {
+        std::fs::read(path).map_err(|source| IdError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+    };
     let kind = match parsed {
         Some(k) => k,
         None => IdentityNetworkKind::detect(&bytes, path)?,

@@ -95,6 +95,12 @@ impl<B: Backend> IResNet<B> {
         Self::from_bytes(&bytes, path, device)
     }
 
+    /// Loads insightface's PyTorch weights (`backbone.pth` of `arcface_torch`, a state dict)
+    /// directly, without a conversion step; see [`crate::pth`].
+    pub fn load_pth(path: &Path, device: &B::Device) -> Result<Self> {
+        Self::from_bytes(&crate::pth::pth_to_safetensors(path)?, path, device)
+    }
+
     /// `[N, 3, S, S]` faces in [-1, 1] (S = `input_size`) → `[N, D]` embeddings.
     ///
     /// # Panics
