@@ -82,6 +82,13 @@ fn a_trained_stage_checkpoint_merges_into_the_bundle() {
     )
     .unwrap();
 
+    // As diffmac-train lays it out: checkpoints/step-…/ and a `latest` file naming it.
+    let folder = checkpoint.path().join("step-0000010");
+    fs::create_dir(&folder).unwrap();
+    for f in ["control.safetensors", "state.json"] {
+        fs::rename(checkpoint.path().join(f), folder.join(f)).unwrap();
+    }
+    fs::write(checkpoint.path().join("latest"), "step-0000010\n").unwrap();
     let merged = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device).unwrap();
     assert!(merged.stage1.trained);
     let bundle = ModelBundle::<B>::load(dir.path(), &device, FloatDType::F32).unwrap();
@@ -93,7 +100,7 @@ fn a_trained_stage_checkpoint_merges_into_the_bundle() {
     }
 
     // A Stage II checkpoint without its bottleneck is refused and changes nothing.
-    fs::write(checkpoint.path().join("state.json"), r#"{"stage": 2}"#).unwrap();
+    fs::write(folder.join("state.json"), r#"{"stage": 2}"#).unwrap();
     let before = fs::read(dir.path().join("config.json")).unwrap();
     let err = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device)
         .unwrap_err()
