@@ -73,7 +73,8 @@ enum Command {
         /// The bundle folder.
         #[arg(long, short)]
         model: PathBuf,
-        /// Checkpoint folder (holding control.safetensors and state.json).
+        /// Checkpoint folder (holding control.safetensors and state.json), or a run's
+        /// checkpoints/ folder or latest file (the newest checkpoint).
         #[arg(long, short)]
         checkpoint: PathBuf,
         /// Stage of the checkpoint (default: read from its state.json).
