@@ -216,12 +216,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let what =
             "per stage: F_ID + MIB + control γ/β (once; the per-step AdaIN add is in the UNet)";
         items.push(time("control_mib", what, args.warmup, args.repeats, || {
-            let crop = diffmac::id::preprocess::ffhq_to_arcface(
-                faces.clone().cast(DType::F32),
-                encoder.input_size(),
-            )
-            .expect("crop");
-            let id = encoder.embed(crop).cast(dtype);
+            let id = encoder
+                .embed_ffhq(faces.clone().cast(DType::F32))
+                .expect("F_ID")
+                .cast(dtype);
             let z = mib
                 .forward(moments.clone(), Injection::Identity(id))
                 .expect("MIB")

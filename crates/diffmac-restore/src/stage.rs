@@ -4,8 +4,8 @@
 //! The control's `γⁱ`, `βⁱ` depend only on the manifold, not on the timestep, so they are
 //! computed once per stage ([`AdaInControl::modulation`]) and reused at every step.
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor};
 use diffmac_ldm::{AdaInControl, ControlModulation, UNet2DConditionModel};
 use diffmac_sampler::{Condition, Denoiser, Init, Sampler, StepInfo};
 
@@ -46,7 +46,8 @@ impl<B: Backend> Denoiser<B, 4> for StageDenoiser<'_, B> {
     fn predict(&mut self, x_t: Tensor<B, 4>, timestep: usize, _: Condition) -> Tensor<B, 4> {
         let n = x_t.dims()[0];
         let device = x_t.device();
-        let t = Tensor::<B, 1>::full([n], timestep as f64, &device);
+        // f32 whatever the model's precision: bf16 cannot hold every timestep above 256.
+        let t = Tensor::<B, 1>::full([n], timestep as f64, (&device, DType::F32));
         self.unet
             .forward_modulated(x_t, t, self.context.clone(), &self.modulation)
     }

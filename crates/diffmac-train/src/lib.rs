@@ -1,7 +1,35 @@
-//! Datasets and the Stage I / Stage II training steps of DiffMAC.
+//! Two-stage training of DiffMAC (paper §3, §4.1.1, Algorithm 1) on Burn.
 //!
-//! **Status: skeleton.** This crate reserves its place in the workspace; nothing is implemented
-//! yet. It will hold the on-the-fly degraded face dataset, the two training steps, optimiser settings and atomic checkpoints.
+//! - [`config`]: [`TrainConfig`] with the paper's values, presets, JSON files merged over them.
+//! - [`dataset`]: HQ faces → (HQ, LQ) pairs, reproducible from (seed, epoch, image).
+//! - [`models`]: the frozen VAE, the UNet, the "" context and `F_ID`.
+//! - [`step`]: the Stage I loss (lines 4–9) and the Stage II loss (lines 16–29, eq. 13).
+//! - [`x_d1`]: the Stage I result `X_D1` for Stage II, cached or on the fly.
+//! - [`optimizer`]: AdamW with PyTorch's rule, state keyed by module path; [`ema`]: optional
+//!   moving average of the trained weights.
+//! - [`checkpoint`]: the checkpoint folder (a contract with the restorer), `latest`, resume.
+//! - [`metrics`], [`validation`]: `metrics.jsonl`, validation sheets.
+//! - [`trainer`]: [`train`], the loop.
 //!
-//! See `docs/architecture.md` for where it fits and `docs/paper-to-code.md` for the
-//! equations it will own.
+//! Everything is generic over an autodiff backend; frozen models run on its inner backend.
+//! See `docs/training.md`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod dataset;
+pub mod ema;
+pub mod error;
+pub mod metrics;
+pub mod models;
+pub mod optimizer;
+pub mod step;
+pub mod trainable;
+pub mod validation;
+pub mod x_d1;
+
+pub use error::{Result, TrainError};
+pub mod trainer;
+
+pub use burn::backend::Autodiff;
+pub use config::{Preset, Stage, TrainConfig};
+pub use trainer::{Event, TrainOptions, TrainSummary, train};

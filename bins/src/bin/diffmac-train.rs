@@ -1,0 +1,222 @@
+//! `diffmac-train`: trains DiffMAC's Stage I (AdaIN control) or Stage II (manifold
+//! information bottleneck) into a run folder with checkpoints, `metrics.jsonl` and validation
+//! sheets; `--resume` continues the newest checkpoint exactly. Exit code 0 when the run
+//! finished, 1 when it failed while training, 2 on a usage error (bad flags, unreadable or
+//! invalid config, unusable data or output folder).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
+use diffmac::train::trainer::describe_models;
+use diffmac::train::{Autodiff, Event, Preset, Stage, TrainConfig, TrainError, TrainOptions};
+use diffmac_cli::{init_logging, progress_bar};
+
+/// Train DiffMAC (Stage I: AdaIN-controlled Stable Diffusion; Stage II: MIB with identity
+/// injection) on a folder of HQ faces. Settings come from a preset (`paper`: §4.1.1 of the
+/// paper; `tiny`: random tiny models that train on the CPU in seconds), a JSON file merged over
+/// it, and the flags below.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    override_usage = "diffmac-train --output RUN_DIR [--config FILE] [--preset paper|tiny] [--stage 1|2] [--data DIR] [--steps N] [--seed N] [--resume] [OPTIONS]",
+    after_help = "Example: diffmac-train --preset tiny --data examples/faces --output out/run-tiny --steps 20\n\
+                  Guide: docs/training.md"
+)]
+struct Args {
+    /// Run folder: checkpoints/, metrics.jsonl, validation/, config.json.
+    #[arg(
+        long,
+        short,
+        visible_alias = "out",
+        required_unless_present = "print_config"
+    )]
+    output: Option<PathBuf>,
+    /// JSON config; only the fields it names change the preset.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Starting point of the config: `paper` or `tiny`.
+    #[arg(long, default_value = "paper")]
+    preset: Preset,
+    /// Stage to train (overrides the config).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    stage: Option<u8>,
+    /// Folder of HQ training faces, searched recursively (overrides data.hq_dir).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Folder of given LQ faces with the HQ folder's relative paths (overrides data.lq_dir).
+    #[arg(long)]
+    lq_data: Option<PathBuf>,
+    /// Optimiser steps (overrides steps; also extends a resumed run).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    steps: Option<u64>,
+    /// Run seed (overrides seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stage II: the Stage I checkpoint folder to start from (overrides stage2.stage1_checkpoint).
+    #[arg(long)]
+    stage1_checkpoint: Option<PathBuf>,
+    /// Continue the newest checkpoint in the run folder (its config is used, but --steps).
+    #[arg(long)]
+    resume: bool,
+    /// Print the config in force as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Log progress and checkpoints.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// A failure and its exit code.
+struct Failure {
+    usage: bool,
+    message: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.verbose);
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(if f.usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        usage: true,
+        message: message.to_string(),
+    }
+}
+
+fn config(args: &Args) -> Result<TrainConfig, Failure> {
+    let stage = match args.stage {
+        Some(2) => Stage::Two,
+        _ => Stage::One,
+    };
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::merge_json_file(path, args.preset).map_err(usage)?,
+        None => TrainConfig::preset(args.preset, stage),
+    };
+    if args.stage.is_some() {
+        config.stage = stage;
+    }
+    if let Some(d) = &args.data {
+        config.data.hq_dir = d.clone();
+    }
+    if let Some(d) = &args.lq_data {
+        config.data.lq_dir = Some(d.clone());
+    }
+    if let Some(n) = args.steps {
+        config.steps = Some(usize::try_from(n).map_err(usage)?);
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    if let Some(c) = &args.stage1_checkpoint {
+        config.stage2.stage1_checkpoint = Some(c.clone());
+    }
+    config.validate().map_err(usage)?;
+    Ok(config)
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let config = config(args)?;
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&config).map_err(usage)?);
+        return Ok(());
+    }
+    let Some(output) = &args.output else {
+        return Err(usage("--output is required"));
+    };
+    tracing::info!(
+        "stage {} on {BACKEND_NAME}, {}, data {}",
+        config.stage.number(),
+        describe_models(&config.model.source),
+        config.data.hq_dir.display()
+    );
+    let bar = progress_bar(config.total_steps() as u64, args.quiet);
+    let options = TrainOptions {
+        run_dir: output.clone(),
+        resume: args.resume,
+    };
+    let mut started = false;
+    let result = diffmac::train::train::<Autodiff<DefaultBackend>>(
+        config,
+        &options,
+        &default_device(),
+        &mut |event| match event {
+            Event::Start {
+                first_step,
+                total,
+                trainable_parameters,
+            } => {
+                started = true;
+                bar.set_length(total as u64);
+                bar.set_position(first_step as u64);
+                bar.reset_eta();
+                tracing::info!(
+                    "training steps {}..={total}, {trainable_parameters} trainable parameters",
+                    first_step + 1
+                );
+            }
+            Event::Cache { done, total } => {
+                bar.set_message(format!("X_D1 cache {done}/{total}"));
+            }
+            Event::Step(r) => {
+                bar.set_position(r.step as u64);
+                bar.set_message(format!(
+                    "loss {:.4}  {:.2} it/s",
+                    r.loss,
+                    1.0 / r.step_seconds.max(1e-9)
+                ));
+            }
+            Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
+            Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
+            _ => {}
+        },
+    );
+    bar.finish_and_clear();
+    match result {
+        Ok(summary) => {
+            if !args.quiet {
+                eprintln!(
+                    "stage trained to step {} (loss {}), checkpoint {}",
+                    summary.last_step,
+                    summary
+                        .last_loss
+                        .map_or_else(|| "-".to_string(), |l| format!("{l:.4}")),
+                    summary
+                        .checkpoint
+                        .map_or_else(|| "-".to_string(), |p| p.display().to_string())
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let before_start = !started
+                && matches!(
+                    e,
+                    TrainError::Config(_)
+                        | TrainError::Json { .. }
+                        | TrainError::Data { .. }
+                        | TrainError::RunFolder { .. }
+                        | TrainError::Io { .. }
+                        | TrainError::Checkpoint { .. }
+                        | TrainError::Ldm(_)
+                        | TrainError::Id(_)
+                );
+            Err(Failure {
+                usage: before_start,
+                message: e.to_string(),
+            })
+        }
+    }
+}

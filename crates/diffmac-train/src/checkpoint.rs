@@ -1,0 +1,274 @@
+//! Checkpoint folders: the contract between the trainer and the restorer's bundle converter.
+//!
+//! ```text
+//! RUN_DIR/checkpoints/
+//!   step-0005000/
+//!     control.safetensors     AdaInControl, keys = module paths (diffmac_ldm::save_module)
+//!     unet.safetensors        only when UNet parts train: the whole UNet, diffusers keys
+//!     mib.safetensors         Stage II with the MIB: ManifoldBottleneck (save_module)
+//!     optimizer.safetensors   AdamW moments m.<path>, v.<path> (f32) and `step`
+//!     ema.safetensors         optional: moving average of the trained weights (full paths)
+//!     state.json              TrainState: config, stage, step, RNG and data position
+//!   latest                    one line: the name of the newest complete folder
+//! ```
+//!
+//! A folder is written under a temporary name (`.tmp-step-…`) and renamed into place when
+//! complete; `latest` is then replaced atomically (temporary file + rename). A run killed at
+//! any moment leaves `latest` naming a complete folder (or no `latest`). Only the newest
+//! `keep_last` folders are kept; leftover temporary folders are removed.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::FloatDType;
+use burn::tensor::backend::Backend;
+use diffmac_ldm::loader::{KeyMap, export, save_safetensors};
+use diffmac_ldm::{load_module_file, save_module};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Stage, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::optimizer::AdamW;
+use crate::trainable::Trainable;
+
+/// Version of the folder layout and `state.json`.
+pub const FORMAT_VERSION: u32 = 1;
+/// The AdaIN control's file.
+pub const CONTROL_FILE: &str = "control.safetensors";
+/// The UNet's file (diffusers keys), present when UNet parts train.
+pub const UNET_FILE: &str = "unet.safetensors";
+/// The bottleneck's file (Stage II with the MIB).
+pub const MIB_FILE: &str = "mib.safetensors";
+/// The moving average of the trained weights (when `optimizer.ema_decay` is set).
+pub const EMA_FILE: &str = "ema.safetensors";
+/// The optimiser's file.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The state file.
+pub const STATE_FILE: &str = "state.json";
+/// The pointer to the newest checkpoint.
+pub const LATEST_FILE: &str = "latest";
+
+/// How the random streams continue after a checkpoint. Every draw is derived from the run
+/// seed and a counter (micro-batch index, sample index), so the state is those numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RngState {
+    /// `derived`: `stream_rng(seed, key)` per micro-batch / sample.
+    pub kind: String,
+    /// The run seed.
+    pub seed: u64,
+    /// Micro-batches consumed (the next one's noise key is `noise/<this>`).
+    pub micro_batches: u64,
+}
+
+/// Where the data stream stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataPosition {
+    /// Samples consumed (run-wide index of the next sample).
+    pub samples: u64,
+    /// Epoch of the next sample.
+    pub epoch: u64,
+    /// Position of the next sample within its epoch's order.
+    pub index_in_epoch: usize,
+    /// Images in the dataset.
+    pub images: usize,
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The stage trained.
+    pub stage: Stage,
+    /// Optimiser steps done.
+    pub step: usize,
+    /// Whether `unet.safetensors` is in the folder (UNet parts train).
+    pub unet_trained: bool,
+    /// Whether `mib.safetensors` is in the folder.
+    pub has_mib: bool,
+    /// Whether `ema.safetensors` is in the folder.
+    #[serde(default)]
+    pub has_ema: bool,
+    /// Precision the weights were trained in (files are written in it).
+    pub dtype: String,
+    /// Random streams.
+    pub rng: RngState,
+    /// Data stream.
+    pub data: DataPosition,
+    /// Loss of the last step.
+    pub last_loss: Option<f64>,
+    /// The full config of the run.
+    pub config: TrainConfig,
+}
+
+/// The checkpoints folder of a run.
+pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// The folder name of `step`.
+pub fn step_name(step: usize) -> String {
+    format!("step-{step:07}")
+}
+
+/// Writes a complete checkpoint of `model` and `optimizer` for `state`, updates `latest`
+/// and prunes to `keep_last`. Returns the folder.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn write_checkpoint<B: burn::tensor::backend::AutodiffBackend>(
+    run_dir: &Path,
+    state: &TrainState,
+    model: &Trainable<B>,
+    unet_keys: &KeyMap,
+    optimizer: &AdamW<B::InnerBackend>,
+    ema: Option<&crate::ema::Ema<B::InnerBackend>>,
+    keep_last: usize,
+) -> Result<PathBuf> {
+    let dir = checkpoints_dir(run_dir);
+    std::fs::create_dir_all(&dir).map_err(TrainError::io(&dir))?;
+    let name = step_name(state.step);
+    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
+    }
+    std::fs::create_dir(&tmp).map_err(TrainError::io(&tmp))?;
+    save_module(&model.control, tmp.join(CONTROL_FILE))?;
+    if let Some(mib) = &model.mib {
+        save_module(mib, tmp.join(MIB_FILE))?;
+    }
+    if state.unet_trained {
+        save_safetensors(tmp.join(UNET_FILE), &export(&model.unet, unet_keys)?)?;
+    }
+    optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
+    if let Some(ema) = ema {
+        ema.save(&tmp.join(EMA_FILE))?;
+    }
+    let json = serde_json::to_vec_pretty(state).expect("plain data");
+    let state_path = tmp.join(STATE_FILE);
+    std::fs::write(&state_path, json).map_err(TrainError::io(&state_path))?;
+    let target = dir.join(&name);
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(TrainError::io(&target))?;
+    }
+    std::fs::rename(&tmp, &target).map_err(TrainError::io(&target))?;
+    diffmac_degrade::io::write_atomically(
+        &dir.join(LATEST_FILE),
+        format!("{name}\n").as_bytes(),
+        true,
+    )?;
+    prune(&dir, keep_last, &name)?;
+    Ok(target)
+}
+
+/// Step folders in `dir`, oldest first.
+fn step_folders(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(TrainError::io(dir))? {
+        let entry = entry.map_err(TrainError::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            out.push((n, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn prune(dir: &Path, keep_last: usize, latest: &str) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(TrainError::io(dir))? {
+        let entry = entry.map_err(TrainError::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-step-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    if keep_last == 0 {
+        return Ok(());
+    }
+    let folders = step_folders(dir)?;
+    let excess = folders.len().saturating_sub(keep_last);
+    for (_, path) in folders.into_iter().take(excess) {
+        if path.file_name().is_some_and(|n| n != latest) {
+            std::fs::remove_dir_all(&path).map_err(TrainError::io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The folder `latest` names, if any.
+///
+/// # Errors
+/// A `latest` that names a missing folder or one without `state.json`.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let dir = checkpoints_dir(run_dir);
+    let pointer = dir.join(LATEST_FILE);
+    let name = match std::fs::read_to_string(&pointer) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(TrainError::io(&pointer)(e)),
+    };
+    let folder = dir.join(&name);
+    if name.is_empty() || name.contains('/') || !folder.join(STATE_FILE).is_file() {
+        return Err(TrainError::checkpoint(
+            &pointer,
+            format!("`latest` names `{name}`, which is not a complete checkpoint folder"),
+        ));
+    }
+    Ok(Some(folder))
+}
+
+/// Reads `state.json` of a checkpoint folder.
+///
+/// # Errors
+/// Missing or invalid file, or a newer format.
+pub fn read_state(folder: &Path) -> Result<TrainState> {
+    let path = folder.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(TrainError::io(&path))?;
+    let state: TrainState = serde_json::from_str(&text).map_err(|source| TrainError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(TrainError::checkpoint(
+            &path,
+            format!(
+                "format version {}, this build reads {FORMAT_VERSION}",
+                state.format_version
+            ),
+        ));
+    }
+    Ok(state)
+}
+
+/// Loads `control.safetensors` (and `mib.safetensors` when the model has a bottleneck) of
+/// `folder` into `model`, keeping parameter ids and `require_grad`.
+///
+/// # Errors
+/// Missing files, keys or shape mismatches, naming the file and key.
+pub fn load_weights<B: Backend>(
+    folder: &Path,
+    mut model: Trainable<B>,
+    dtype: FloatDType,
+) -> Result<Trainable<B>> {
+    model.control = load_module_file(model.control, folder.join(CONTROL_FILE), dtype)?;
+    if let Some(mib) = model.mib.take() {
+        let path = folder.join(MIB_FILE);
+        if !path.is_file() {
+            return Err(TrainError::checkpoint(
+                folder,
+                "no mib.safetensors in the folder",
+            ));
+        }
+        model.mib = Some(load_module_file(mib, path, dtype)?);
+    }
+    Ok(model)
+}
+
+/// Whether a module has any parameter that requires gradients.
+pub fn has_trainable<B: Backend, M: Module<B>>(module: &M) -> bool {
+    crate::optimizer::trainable_parameter_count(module) > 0
+}
