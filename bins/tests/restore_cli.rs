@@ -227,3 +227,78 @@ fn usage_errors_exit_2_with_a_clear_message() {
         stderr(&check)
     );
 }
+
+/// A tiny run of both training stages merges into a tiny bundle, which then restores.
+#[test]
+fn trained_stages_merge_into_a_bundle_that_restores() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    let faces = faces();
+    let train = |args: &[&str]| {
+        let out = run(env!("CARGO_BIN_EXE_diffmac-train"), args, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let run1 = work.path().join("run1");
+    let run2 = work.path().join("run2");
+    let data = faces.to_str().unwrap();
+    train(&[
+        "--preset",
+        "tiny",
+        "--data",
+        data,
+        "--output",
+        run1.to_str().unwrap(),
+        "--steps",
+        "2",
+        "-q",
+    ]);
+    let config = work.path().join("stage2.json");
+    std::fs::write(&config, r#"{"stage": 2, "stage2": {"sampler_steps": 2}}"#).unwrap();
+    let stage1 = run1.join("checkpoints");
+    let latest = std::fs::read_to_string(stage1.join("latest")).unwrap();
+    train(&[
+        "--preset",
+        "tiny",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data,
+        "--stage1-checkpoint",
+        stage1.join(latest.trim()).to_str().unwrap(),
+        "--output",
+        run2.to_str().unwrap(),
+        "--steps",
+        "2",
+        "-q",
+    ]);
+    for run_dir in [&run1, &run2] {
+        let checkpoints = run_dir.join("checkpoints");
+        let out = convert(&[
+            "merge",
+            "--model",
+            &model,
+            "--checkpoint",
+            checkpoints.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let check = convert(&["check", "--model", &model]);
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(report.contains("stages trained: true/true"), "{report}");
+
+    let out = work.path().join("out");
+    let restored = restore(&[
+        "--model",
+        &model,
+        "--input",
+        faces.join("astronaut.png").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--aligned",
+        "--steps",
+        "2",
+        "--quiet",
+    ]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_eq!(dims(&out.join("restored_faces/astronaut.png")), (512, 512));
+}

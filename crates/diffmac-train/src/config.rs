@@ -442,7 +442,7 @@ impl TrainConfig {
     }
 
     /// A configuration that trains on the CPU in seconds: the tiny random UNet and VAE,
-    /// 32 px images, 20 steps, identity width 16, 4 sampler steps, lr 1e-3, the whole
+    /// 32 px images, 20 steps, identity width 32 (the tiny bundle's), 4 sampler steps, lr 1e-3, the whole
     /// (tiny) UNet training so that the loss visibly falls.
     pub fn tiny(stage: Stage) -> Self {
         let mut c = Self::paper(stage);
@@ -452,13 +452,13 @@ impl TrainConfig {
                 vae_config: None,
             },
             context: ContextSource::Random,
-            identity: IdentitySource::Random { dim: 16 },
+            identity: IdentitySource::Random { dim: 32 },
         };
         c.data.size = 32;
         c.data.prefetch = 2;
         c.steps = Some(20);
         c.control.trainable = TrainableParts::ControlAndUNet;
-        c.mib.identity_dim = 16;
+        c.mib.identity_dim = 32;
         c.stage2.sampler_steps = 4;
         c.stage2.qc_stats_images = 8;
         c.optimizer.lr = 1e-3;

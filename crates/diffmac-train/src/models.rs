@@ -24,11 +24,11 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::config::{ContextSource, IdentitySource, ModelConfig, ModelSource};
 use crate::error::{Result, TrainError};
 
-/// The tiny UNet config (diffmac-ldm's `unet_linear` test fixture: 3 levels, 16/32/32
-/// channels, cross-attention width 24).
-pub const TINY_UNET_CONFIG: &str = include_str!("tiny/unet.json");
-/// The tiny VAE config (diffmac-ldm's `vae` test fixture: 3 levels, down-sampling factor 4).
-pub const TINY_VAE_CONFIG: &str = include_str!("tiny/vae.json");
+/// The tiny UNet config: the tiny model bundle's (3 levels, 16/32/32 channels, cross-attention
+/// width 24), so that tiny training runs merge into a tiny bundle.
+pub const TINY_UNET_CONFIG: &str = diffmac_restore::bundle::tiny::TINY_UNET;
+/// The tiny VAE config: the tiny model bundle's (3 levels, down-sampling factor 4).
+pub const TINY_VAE_CONFIG: &str = diffmac_restore::bundle::tiny::TINY_VAE;
 
 static SEEDED: Mutex<()> = Mutex::new(());
 

@@ -231,7 +231,7 @@ fn stage1_then_stage2_train_and_checkpoints_load_into_the_restoring_modules() {
     );
     let mib = seeded::<Flex, _>(&device, 1, || {
         diffmac_mib::MibConfig {
-            identity_dim: 16,
+            identity_dim: 32,
             ..Default::default()
         }
         .init::<Flex>(

@@ -320,11 +320,18 @@ pub fn merge_checkpoint<B: Backend>(
         vb.finish()?;
     }
     let mut mib_stats = None;
+    let mut mib_config = None;
     if stage == 2 {
         let mib = config.mib.as_ref().expect("stage2 comes with mib");
-        let fresh = mib.config.init::<B>(&mib.qc_stats, device)?;
+        // The bottleneck's settings as trained (e.g. its injection), when the state has them.
+        let trained = read_json(&checkpoint.join("state.json"))
+            .ok()
+            .and_then(|s| serde_json::from_value::<MibConfig>(s["config"]["mib"].clone()).ok())
+            .unwrap_or_else(|| mib.config.clone());
+        let fresh = trained.init::<B>(&mib.qc_stats, device)?;
         let loaded = load_module(fresh, &SafetensorsFile::open(&mib_path)?, FloatDType::F32)?;
         mib_stats = Some(loaded.qc_stats());
+        mib_config = Some(trained);
     }
 
     let control_name = format!("control_stage{stage}.safetensors");
@@ -345,6 +352,9 @@ pub fn merge_checkpoint<B: Backend>(
         let mib = config.mib.as_mut().expect("stage2 comes with mib");
         mib.file = "mib.safetensors".into();
         mib.qc_stats = stats;
+        if let Some(trained) = mib_config {
+            mib.config = trained;
+        }
     }
     config
         .provenance
