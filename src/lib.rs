@@ -13,7 +13,7 @@
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
 //! | [`id`] | `diffmac-id` | identity encoders (ArcFace IResNet, dlib ResNet) and their preprocessing |
 //! | [`sampler`] | `diffmac-sampler` | schedules, spaced DDPM / DDIM, eqs. 1 and 5 |
-//! | [`train`] | `diffmac-train` | two-stage training |
+//! | [`train`] | `diffmac-train` | two-stage training: dataset, steps, optimiser, checkpoints |
 //! | [`restore`] | `diffmac-restore` | the DID restoration pipeline, model bundles |
 //! | [`eval`] | `diffmac-eval` | the paper's metrics |
 
