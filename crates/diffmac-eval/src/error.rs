@@ -1,0 +1,80 @@
+//! The one error type of this crate. Variants about a file name it, so a batch tool can print
+//! the message as it is.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while computing a metric or loading its parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Two images that a full-reference metric compares differ in size.
+    #[error(
+        "size mismatch: restored image is {restored_w}×{restored_h}, reference is {reference_w}×{reference_h}"
+    )]
+    SizeMismatch {
+        /// Width of the restored image.
+        restored_w: usize,
+        /// Height of the restored image.
+        restored_h: usize,
+        /// Width of the reference image.
+        reference_w: usize,
+        /// Height of the reference image.
+        reference_h: usize,
+    },
+    /// The image is too small for the metric (after cropping the border).
+    #[error("image too small for {metric}: {width}×{height} (needs at least {min}×{min})")]
+    TooSmall {
+        /// The metric.
+        metric: &'static str,
+        /// Width after cropping.
+        width: usize,
+        /// Height after cropping.
+        height: usize,
+        /// The smallest side the metric accepts.
+        min: usize,
+    },
+    /// The pixel buffer does not match the stated size.
+    #[error("pixel buffer has {len} values, {width}×{height}×{channels} expected")]
+    BadBuffer {
+        /// Values in the buffer.
+        len: usize,
+        /// Stated width.
+        width: usize,
+        /// Stated height.
+        height: usize,
+        /// Stated channels.
+        channels: usize,
+    },
+    /// The metric's result is undefined for this input (e.g. NIQE of a flat image).
+    #[error("{metric} is undefined for this image: {reason}")]
+    Undefined {
+        /// The metric.
+        metric: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An image could not be listed, read or decoded (the message names the file).
+    #[error(transparent)]
+    Load(#[from] diffmac_degrade::DegradeError),
+    /// A weight file lacks a tensor or holds one of the wrong shape or type (names file and tensor).
+    #[error(transparent)]
+    Weights(#[from] diffmac_face::FaceError),
+    /// A parameter or weight file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A parameter or weight file has the wrong content.
+    #[error("{}: {reason}", path.display())]
+    BadFile {
+        /// The file concerned (`<embedded>` for data compiled into the crate).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, EvalError>;

@@ -1,0 +1,231 @@
+//! LPIPS (Zhang et al. 2018, "The unreasonable effectiveness of deep features as a perceptual
+//! metric"), version 0.1 as PyPI `lpips` 0.1.4 computes it, on Burn and generic over the
+//! backend: inputs in [-1, 1] are shifted and scaled (`ScalingLayer`), run through an ImageNet
+//! backbone (AlexNet or VGG16 `features`), each of five ReLU activations is normalised to unit
+//! length over channels, the squared differences are weighted per channel by the learned
+//! linear heads, averaged over space, and summed over the five layers. Lower is better.
+//!
+//! The heads ship with the crate ([`LpipsNet::heads`], BSD-2-Clause, from lpips 0.1.4). The
+//! backbone is the user's: torchvision's ImageNet checkpoint converted once to safetensors by
+//! `scripts/convert_eval_weights.py --torchvision-alexnet/--torchvision-vgg16`; no pickle is
+//! read here.
+
+mod hashed;
+mod net;
+
+pub use hashed::{hash_unit, hash_values, hashed_backbone};
+pub use net::{LpipsNet, Step};
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use diffmac_face::weights::WeightFile;
+
+use crate::error::Result;
+use crate::image::Image255;
+use crate::options::check_pair;
+
+/// LPIPS's input normalisation: `(x - SHIFT) / SCALE` per RGB channel.
+pub const SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
+/// See [`SHIFT`].
+pub const SCALE: [f32; 3] = [0.458, 0.448, 0.450];
+/// Added to the channel norm before dividing (lpips `normalize_tensor`).
+pub const NORM_EPS: f32 = 1e-10;
+
+/// A layer of the backbone, ready to run.
+#[derive(Debug)]
+enum Layer<B: Backend> {
+    Conv(Box<Conv2d<B>>),
+    Pool(MaxPool2d),
+    Tap,
+}
+
+/// The LPIPS network: backbone plus linear heads.
+#[derive(Debug)]
+pub struct Lpips<B: Backend> {
+    net: LpipsNet,
+    layers: Vec<Layer<B>>,
+    /// Per-layer head weights, `[1, C, 1, 1]` each.
+    heads: Vec<Tensor<B, 4>>,
+    shift: Tensor<B, 4>,
+    scale: Tensor<B, 4>,
+}
+
+impl<B: Backend> Lpips<B> {
+    /// Builds `net` from a backbone safetensors file in torchvision's key layout
+    /// (`features.{i}.weight`, `features.{i}.bias`) and the shipped heads.
+    pub fn load(net: LpipsNet, backbone: &Path, device: &B::Device) -> Result<Self> {
+        let bytes = std::fs::read(backbone).map_err(|source| crate::EvalError::Io {
+            path: backbone.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(net, &bytes, backbone, device)
+    }
+
+    /// [`load`](Self::load) from bytes in memory; `name` only labels error messages.
+    pub fn from_bytes(
+        net: LpipsNet,
+        backbone: &[u8],
+        name: &Path,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let file = WeightFile::parse(backbone, name)?;
+        let mut layers = Vec::new();
+        for step in net.plan() {
+            layers.push(match *step {
+                Step::Conv {
+                    index,
+                    c_in,
+                    c_out,
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let prefix = format!("features.{index}");
+                    let weight = file.tensor(
+                        &format!("{prefix}.weight"),
+                        [c_out, c_in, kernel, kernel],
+                        device,
+                    )?;
+                    let bias = file.tensor(&format!("{prefix}.bias"), [c_out], device)?;
+                    let mut conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                        .with_stride([stride, stride])
+                        .with_padding(PaddingConfig2d::Explicit(
+                            padding, padding, padding, padding,
+                        ))
+                        .init(device);
+                    conv.weight = Param::from_tensor(weight);
+                    conv.bias = Some(Param::from_tensor(bias));
+                    Layer::Conv(Box::new(conv))
+                }
+                Step::MaxPool { kernel, stride } => Layer::Pool(
+                    MaxPool2dConfig::new([kernel, kernel])
+                        .with_strides([stride, stride])
+                        .init(),
+                ),
+                Step::Tap => Layer::Tap,
+            });
+        }
+        let heads_file = WeightFile::parse(
+            net.heads(),
+            Path::new(&format!("<embedded lpips_{}_heads>", net.name())),
+        )?;
+        let heads = net
+            .tap_channels()
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                heads_file.tensor(&format!("lin{i}.model.1.weight"), [1, c, 1, 1], device)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let column = |v: [f32; 3]| {
+            Tensor::<B, 4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device)
+        };
+        Ok(Self {
+            net,
+            layers,
+            heads,
+            shift: column(SHIFT),
+            scale: column(SCALE),
+        })
+    }
+
+    /// Which variant this is.
+    pub fn net(&self) -> LpipsNet {
+        self.net
+    }
+
+    /// The five tapped activations of `[N, 3, H, W]` images in [-1, 1].
+    pub fn features(&self, images: Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
+        let mut x = (images - self.shift.clone()) / self.scale.clone();
+        let mut taps = Vec::with_capacity(5);
+        for layer in &self.layers {
+            match layer {
+                Layer::Conv(conv) => x = relu(conv.forward(x)),
+                Layer::Pool(pool) => x = pool.forward(x),
+                Layer::Tap => taps.push(x.clone()),
+            }
+        }
+        taps
+    }
+
+    /// Per-layer LPIPS terms: five `[N]` tensors whose sum is the distance.
+    pub fn per_layer(&self, a: Tensor<B, 4>, b: Tensor<B, 4>) -> Vec<Tensor<B, 1>> {
+        let fa = self.features(a);
+        let fb = self.features(b);
+        fa.into_iter()
+            .zip(fb)
+            .zip(&self.heads)
+            .map(|((x, y), head)| {
+                let d = (unit(x) - unit(y)).powi_scalar(2);
+                let weighted = (d * head.clone()).sum_dim(1);
+                let [n, _, _, _] = weighted.dims();
+                weighted.mean_dim(3).mean_dim(2).reshape([n])
+            })
+            .collect()
+    }
+
+    /// LPIPS distance between two RGB images of the same size on the 0–255 scale.
+    pub fn distance_images(&self, restored: &Image255, reference: &Image255) -> Result<f64> {
+        check_pair(restored, reference)?;
+        let device = self.shift.device();
+        let a = image_tensor::<B>(restored, &device)?;
+        let b = image_tensor::<B>(reference, &device)?;
+        let d: f32 = self
+            .distance(a, b)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| crate::EvalError::Undefined {
+                metric: "LPIPS",
+                reason: format!("{e:?}"),
+            })?
+            .first()
+            .copied()
+            .unwrap_or(f32::NAN);
+        Ok(f64::from(d))
+    }
+
+    /// LPIPS distance of each pair: `[N, 3, H, W]` in [-1, 1] twice → `[N]`.
+    pub fn distance(&self, a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 1> {
+        let mut terms = self.per_layer(a, b).into_iter();
+        let first = terms.next().expect("LPIPS has five layers");
+        terms.fold(first, |acc, t| acc + t)
+    }
+}
+
+/// An RGB [`Image255`] as a `[1, 3, H, W]` tensor in [-1, 1] (`x / 255 · 2 - 1` in `f32`, as
+/// `lpips.im2tensor` does).
+pub fn image_tensor<B: Backend>(image: &Image255, device: &B::Device) -> Result<Tensor<B, 4>> {
+    if image.channels() != 3 {
+        return Err(crate::EvalError::BadBuffer {
+            len: image.data().len(),
+            width: image.width(),
+            height: image.height(),
+            channels: 3,
+        });
+    }
+    let (w, h) = (image.width(), image.height());
+    let mut values = vec![0.0_f32; 3 * w * h];
+    for (i, px) in image.data().chunks_exact(3).enumerate() {
+        for (c, v) in px.iter().enumerate() {
+            values[c * w * h + i] = *v as f32 / 255.0 * 2.0 - 1.0;
+        }
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(values, [1, 3, h, w]),
+        device,
+    ))
+}
+
+/// `x / (‖x‖₂ over channels + ε)` (lpips `normalize_tensor`).
+fn unit<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt();
+    x / (norm + NORM_EPS)
+}
