@@ -28,7 +28,7 @@ use diffmac::eval::{
 };
 use diffmac::face::{DetectorConfig, Mtcnn};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
-use diffmac_cli::{init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, progress_bar};
 use rayon::prelude::*;
 
 /// Score restored faces with the metrics of DiffMAC's tables (basicsr conventions).
@@ -75,7 +75,8 @@ struct Args {
     #[arg(long)]
     lpips_weights: Option<PathBuf>,
     /// Identity encoder for idcos/iddeg, as safetensors (ArcFace IResNet or dlib ResNet v1, see
-    /// docs/identity.md); faces must be square FFHQ-aligned crops (e.g. 512×512).
+    /// docs/identity.md); faces must be square FFHQ-aligned crops (e.g. 512×512). Default: the
+    /// dlib network in weights/identity/ when scripts/fetch_identity_weights.sh has fetched it.
     #[arg(long)]
     id_weights: Option<PathBuf>,
     /// Kind of --id-weights: auto, arcface_iresnet or dlib_resnet_v1.
@@ -121,19 +122,16 @@ fn parse_net(s: &str) -> Result<LpipsNet, String> {
     }
 }
 
+/// The registry-shipped identity network, where `scripts/fetch_identity_weights.sh` puts it.
+const DEFAULT_ID_WEIGHTS: &str = "weights/identity/dlib_resnet_v1.safetensors";
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     init_logging(args.verbose);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(err) => {
-            // Library errors already name the file and the cause; `{err}` avoids printing the
-            // operating system's message twice.
-            eprintln!("error: {err}");
-            ExitCode::from(2)
-        }
+    if args.id_weights.is_none() && Path::new(DEFAULT_ID_WEIGHTS).is_file() {
+        args.id_weights = Some(PathBuf::from(DEFAULT_ID_WEIGHTS));
     }
+    exit_code(run(&args))
 }
 
 /// A file that could not be scored.
