@@ -69,6 +69,10 @@ struct Args {
     /// Log progress and checkpoints.
     #[arg(long, short)]
     verbose: bool,
+    /// Data-parallel peers on this machine: GPUs 0..N with `cuda`, N peers sharing the CPU
+    /// otherwise (needs the `ddp` feature for N > 1; docs/training.md "Several GPUs").
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    devices: u16,
 }
 
 /// A failure and its exit code.
@@ -94,6 +98,41 @@ fn usage(message: impl std::fmt::Display) -> Failure {
         usage: true,
         message: message.to_string(),
     }
+}
+
+/// The devices of `--devices N`: GPUs `0..N` (CUDA) or the CPU device `N` times.
+fn devices(n: u16) -> Result<Vec<burn::tensor::Device<DefaultBackend>>, Failure> {
+    use burn::tensor::backend::{Device as _, DeviceId, DeviceOps as _};
+    if n > 1 && !cfg!(feature = "ddp") {
+        return Err(usage(
+            "--devices above 1 needs a build with the `ddp` feature \
+             (cargo build --release -p diffmac-cli --features ddp)",
+        ));
+    }
+    let first = default_device();
+    let type_id = first.id().type_id;
+    Ok((0..n)
+        .map(|index_id| {
+            <burn::tensor::Device<DefaultBackend>>::from_id(DeviceId { type_id, index_id })
+        })
+        .collect())
+}
+
+/// Trains on one device, or data-parallel on several (feature `ddp`).
+fn train_on(
+    config: TrainConfig,
+    options: &TrainOptions,
+    devices: &[burn::tensor::Device<DefaultBackend>],
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<diffmac::train::TrainSummary, TrainError> {
+    #[cfg(feature = "ddp")]
+    if devices.len() > 1 {
+        return diffmac_train::ddp::train_data_parallel::<Autodiff<DefaultBackend>>(
+            config, options, devices, on_event,
+        );
+    }
+    let device = devices.first().cloned().unwrap_or_else(default_device);
+    diffmac::train::train::<Autodiff<DefaultBackend>>(config, options, &device, on_event)
 }
 
 fn config(args: &Args) -> Result<TrainConfig, Failure> {
@@ -148,41 +187,37 @@ fn run(args: &Args) -> Result<(), Failure> {
         resume: args.resume,
     };
     let mut started = false;
-    let result = diffmac::train::train::<Autodiff<DefaultBackend>>(
-        config,
-        &options,
-        &default_device(),
-        &mut |event| match event {
-            Event::Start {
-                first_step,
-                total,
-                trainable_parameters,
-            } => {
-                started = true;
-                bar.set_length(total as u64);
-                bar.set_position(first_step as u64);
-                bar.reset_eta();
-                tracing::info!(
-                    "training steps {}..={total}, {trainable_parameters} trainable parameters",
-                    first_step + 1
-                );
-            }
-            Event::Cache { done, total } => {
-                bar.set_message(format!("X_D1 cache {done}/{total}"));
-            }
-            Event::Step(r) => {
-                bar.set_position(r.step as u64);
-                bar.set_message(format!(
-                    "loss {:.4}  {:.2} it/s",
-                    r.loss,
-                    1.0 / r.step_seconds.max(1e-9)
-                ));
-            }
-            Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
-            Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
-            _ => {}
-        },
-    );
+    let devices = devices(args.devices)?;
+    let result = train_on(config, &options, &devices, &mut |event| match event {
+        Event::Start {
+            first_step,
+            total,
+            trainable_parameters,
+        } => {
+            started = true;
+            bar.set_length(total as u64);
+            bar.set_position(first_step as u64);
+            bar.reset_eta();
+            tracing::info!(
+                "training steps {}..={total}, {trainable_parameters} trainable parameters",
+                first_step + 1
+            );
+        }
+        Event::Cache { done, total } => {
+            bar.set_message(format!("X_D1 cache {done}/{total}"));
+        }
+        Event::Step(r) => {
+            bar.set_position(r.step as u64);
+            bar.set_message(format!(
+                "loss {:.4}  {:.2} it/s",
+                r.loss,
+                1.0 / r.step_seconds.max(1e-9)
+            ));
+        }
+        Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
+        Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
+        _ => {}
+    });
     bar.finish_and_clear();
     match result {
         Ok(summary) => {

@@ -353,11 +353,33 @@ impl Loader {
         geometry: Geometry,
         prefetch: usize,
     ) -> Self {
+        Self::spawn_strided(
+            dataset,
+            batch_size,
+            first_batch,
+            end_batch,
+            1,
+            geometry,
+            prefetch,
+        )
+    }
+
+    /// Micro-batches `first_batch, first_batch + stride, ...` below `end_batch` (one
+    /// data-parallel peer's share of the run's micro-batches; `stride` 0 counts as 1).
+    pub fn spawn_strided(
+        dataset: Arc<Dataset>,
+        batch_size: usize,
+        first_batch: u64,
+        end_batch: u64,
+        stride: usize,
+        geometry: Geometry,
+        prefetch: usize,
+    ) -> Self {
         let (tx, rx): (SyncSender<Result<Batch>>, _) = sync_channel(prefetch.max(1));
         let handle = std::thread::Builder::new()
             .name("diffmac-train-loader".into())
             .spawn(move || {
-                for b in first_batch..end_batch {
+                for b in (first_batch..end_batch).step_by(stride.max(1)) {
                     let batch = dataset.batch(b * batch_size as u64, batch_size, geometry);
                     let failed = batch.is_err();
                     if tx.send(batch).is_err() || failed {

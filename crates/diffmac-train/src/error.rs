@@ -67,6 +67,9 @@ pub enum TrainError {
     /// Sampling a stage (`X_D1`) failed.
     #[error(transparent)]
     Restore(#[from] diffmac_restore::RestoreError),
+    /// A data-parallel collective operation failed (or another peer stopped).
+    #[error("data-parallel training: {0}")]
+    Collective(String),
     /// The run was stopped (e.g. the data loader thread ended).
     #[error("training stopped: {0}")]
     Stopped(String),

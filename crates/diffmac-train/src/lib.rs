@@ -10,6 +10,8 @@
 //! - [`checkpoint`]: the checkpoint folder (a contract with the restorer), `latest`, resume.
 //! - [`metrics`], [`validation`]: `metrics.jsonl`, validation sheets.
 //! - [`trainer`]: [`train`], the loop.
+//! - `ddp` (cargo feature `ddp`): `train_data_parallel`, the loop on several devices with
+//!   Burn's collective all-reduce (`burn-collective`).
 //!
 //! Everything is generic over an autodiff backend; frozen models run on its inner backend.
 //! See `docs/training.md`.
@@ -17,6 +19,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;
+#[cfg(feature = "ddp")]
+pub mod ddp;
 pub mod ema;
 pub mod error;
 pub mod metrics;

@@ -58,6 +58,12 @@ impl<B: Backend> Gradients<B> {
         self.micro_batches
     }
 
+    /// The gradients by module path, to be combined across data-parallel peers in place.
+    #[cfg_attr(not(feature = "ddp"), allow(dead_code))]
+    pub(crate) fn tensors_mut(&mut self) -> &mut BTreeMap<String, Tensor<B, 1>> {
+        &mut self.grads
+    }
+
     /// The (summed) gradient of the parameter at `path`, flattened.
     pub fn get(&self, path: &str) -> Option<&Tensor<B, 1>> {
         self.grads.get(path)

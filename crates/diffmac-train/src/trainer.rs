@@ -100,6 +100,39 @@ enum XD1Source<B: Backend> {
     OnTheFly(Box<(Stage1Model<B>, diffmac_sampler::Sampler)>),
 }
 
+/// What the loop needs to know about the other data-parallel peers of a run (one device each):
+/// a single-device run is peer 0 of 1 ([`SingleDevice`]); `crate::ddp` (feature `ddp`) gives
+/// the `burn-collective` implementation.
+pub(crate) trait Peer<B: Backend> {
+    /// This peer's rank, `0..world()`; rank 0 writes the run folder.
+    fn rank(&self) -> usize;
+    /// Number of peers.
+    fn world(&self) -> usize;
+    /// Replaces `grads` (summed over this peer's micro-batches) and `stats` by their means over
+    /// all peers.
+    fn all_reduce(&mut self, grads: &mut Gradients<B>, stats: &mut [f64]) -> Result<()>;
+    /// Returns once every peer has called it.
+    fn barrier(&mut self) -> Result<()>;
+}
+
+/// The one peer of a single-device run.
+pub(crate) struct SingleDevice;
+
+impl<B: Backend> Peer<B> for SingleDevice {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn world(&self) -> usize {
+        1
+    }
+    fn all_reduce(&mut self, _grads: &mut Gradients<B>, _stats: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+    fn barrier(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Trains as `config` says into `options.run_dir` on `device` (autodiff backend `AB`).
 ///
 /// # Errors
@@ -110,6 +143,24 @@ pub fn train<AB: AutodiffBackend>(
     device: &AB::Device,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<TrainSummary> {
+    train_peer::<AB>(config, options, device, &mut SingleDevice, on_event)
+}
+
+/// [`train`] as one peer of a data-parallel run: the peer takes micro-batches
+/// `k ≡ rank (mod world)` of the single-device stream, gradients are averaged over the peers
+/// before clipping and the (identical) optimiser step, and only rank 0 writes the run folder
+/// (config, statistics, metrics, validation sheets, checkpoints) and reports events.
+pub(crate) fn train_peer<AB: AutodiffBackend>(
+    config: TrainConfig,
+    options: &TrainOptions,
+    device: &AB::Device,
+    peer: &mut dyn Peer<AB::InnerBackend>,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<TrainSummary> {
+    let lead = peer.rank() == 0;
+    let world = peer.world().max(1);
+    let mut ignore = |_: Event<'_>| {};
+    let on_event: &mut dyn FnMut(Event<'_>) = if lead { on_event } else { &mut ignore };
     let run_dir = options.run_dir.as_path();
     let resume_from = if options.resume {
         latest_checkpoint(run_dir)?
@@ -150,9 +201,22 @@ pub fn train<AB: AutodiffBackend>(
             config.total_steps()
         );
     }
-    std::fs::create_dir_all(run_dir).map_err(TrainError::io(run_dir))?;
-    let config_json = serde_json::to_vec_pretty(&config).expect("plain data");
-    diffmac_degrade::io::write_atomically(&run_dir.join("config.json"), &config_json, true)?;
+    if let Some(s) = &state {
+        let expected = (s.step * config.optimizer.accumulation * world) as u64;
+        if s.rng.micro_batches != expected {
+            return Err(TrainError::Config(format!(
+                "the checkpoint was written after {} micro-batches at step {}, this run would \
+                 take {expected} ({} per step on each of {world} device(s)); resume on as many \
+                 devices as the run started with",
+                s.rng.micro_batches, s.step, config.optimizer.accumulation
+            )));
+        }
+    }
+    if lead {
+        std::fs::create_dir_all(run_dir).map_err(TrainError::io(run_dir))?;
+        let config_json = serde_json::to_vec_pretty(&config).expect("plain data");
+        diffmac_degrade::io::write_atomically(&run_dir.join("config.json"), &config_json, true)?;
+    }
 
     let dtype = config.precision.dtype();
     if config.precision != Precision::F32 {
@@ -226,7 +290,14 @@ pub fn train<AB: AutodiffBackend>(
                 count: 0,
                 images: 0,
             },
-            None => qc_stats(&config, &dataset, &vae, run_dir, &inner_device, dtype)?,
+            None => qc_stats(
+                &config,
+                &dataset,
+                &vae,
+                lead.then_some(run_dir),
+                &inner_device,
+                dtype,
+            )?,
         };
         let mib = seeded::<AB, _>(device, stream_seed(seed, b"mib"), || {
             config.mib.init::<AB>(&stats, device)
@@ -317,7 +388,11 @@ pub fn train<AB: AutodiffBackend>(
                         sampler_steps: config.stage2.sampler_steps,
                         files: dataset.files().to_vec(),
                     };
-                    XD1Source::Cache(XD1Cache::build(
+                    // Rank 0 builds the cache; the other peers open it once it is complete.
+                    if !lead {
+                        peer.barrier()?;
+                    }
+                    let cache = XD1Cache::build(
                         &cache_dir,
                         &manifest,
                         &dataset,
@@ -328,7 +403,11 @@ pub fn train<AB: AutodiffBackend>(
                         config.batch_size,
                         dtype,
                         |done, total| on_event(Event::Cache { done, total }),
-                    )?)
+                    )?;
+                    if lead {
+                        peer.barrier()?;
+                    }
+                    XD1Source::Cache(cache)
                 }
             }
         }
@@ -336,15 +415,22 @@ pub fn train<AB: AutodiffBackend>(
     };
 
     let accumulation = config.optimizer.accumulation;
-    let loader = Loader::spawn(
+    // Micro-batches of the whole run per optimiser step; this peer takes `k ≡ rank (mod world)`.
+    let per_step = accumulation * world;
+    let loader = Loader::spawn_strided(
         Arc::clone(&dataset),
         config.batch_size,
-        (start * accumulation) as u64,
-        (total * accumulation) as u64,
+        (start * per_step + peer.rank()) as u64,
+        (total * per_step) as u64,
+        world,
         geometry,
         config.data.prefetch,
     );
-    let mut metrics = MetricsWriter::open(run_dir, start)?;
+    let mut metrics = if lead {
+        Some(MetricsWriter::open(run_dir, start)?)
+    } else {
+        None
+    };
     let schedule = NoiseSchedule::stable_diffusion();
     on_event(Event::Start {
         first_step: start,
@@ -366,7 +452,7 @@ pub fn train<AB: AutodiffBackend>(
         let mut loss_sum = 0.0;
         let mut term_sums: std::collections::BTreeMap<String, f64> = Default::default();
         for micro in 0..accumulation {
-            let k = ((step - 1) * accumulation + micro) as u64;
+            let k = ((step - 1) * per_step + micro * world + peer.rank()) as u64;
             let batch = loader.next_batch()?;
             let mut rng = NoiseRng::new(stream_seed(seed, format!("noise/{k}").as_bytes()));
             let loss = micro_batch_loss(
@@ -387,6 +473,16 @@ pub fn train<AB: AutodiffBackend>(
             loss_sum += scalar(loss.total);
             for (name, t) in loss.terms {
                 *term_sums.entry(name.to_string()).or_default() += scalar(t);
+            }
+        }
+        if world > 1 {
+            let mut stats: Vec<f64> = std::iter::once(loss_sum)
+                .chain(term_sums.values().copied())
+                .collect();
+            peer.all_reduce(&mut grads, &mut stats)?;
+            loss_sum = stats[0];
+            for (v, s) in term_sums.values_mut().zip(&stats[1..]) {
+                *v = *s;
             }
         }
         let grad_norm = grads.finish(config.optimizer.grad_clip_norm);
@@ -415,12 +511,15 @@ pub fn train<AB: AutodiffBackend>(
         summary.first_loss.get_or_insert(record.loss);
         summary.last_loss = Some(record.loss);
         summary.last_step = step;
-        if step % config.logging.log_every == 0 || step == total {
+        if let Some(metrics) = metrics.as_mut()
+            && (step % config.logging.log_every == 0 || step == total)
+        {
             metrics.write(&record)?;
         }
         on_event(Event::Step(&record));
 
-        if config.logging.validate_every > 0
+        if lead
+            && config.logging.validate_every > 0
             && (step % config.logging.validate_every == 0 || step == total)
         {
             let path = run_dir
@@ -440,8 +539,8 @@ pub fn train<AB: AutodiffBackend>(
             )?;
             on_event(Event::Validation(&path));
         }
-        if step % config.checkpoint.every == 0 || step == total {
-            let samples = (step * accumulation * config.batch_size) as u64;
+        if lead && (step % config.checkpoint.every == 0 || step == total) {
+            let samples = (step * per_step * config.batch_size) as u64;
             let (epoch, index_in_epoch) = dataset.position(samples);
             let state = TrainState {
                 format_version: crate::checkpoint::FORMAT_VERSION,
@@ -454,7 +553,7 @@ pub fn train<AB: AutodiffBackend>(
                 rng: RngState {
                     kind: "derived".into(),
                     seed,
-                    micro_batches: (step * accumulation) as u64,
+                    micro_batches: (step * per_step) as u64,
                 },
                 data: DataPosition {
                     samples,
@@ -551,7 +650,7 @@ fn qc_stats<B: Backend>(
     config: &TrainConfig,
     dataset: &Dataset,
     vae: &diffmac_ldm::AutoencoderKL<B>,
-    run_dir: &Path,
+    run_dir: Option<&Path>,
     device: &B::Device,
     dtype: FloatDType,
 ) -> Result<QcStats> {
@@ -566,7 +665,9 @@ fn qc_stats<B: Backend>(
         acc.add(vae.moments(x))?;
     }
     let stats = acc.finish()?;
-    stats.save(run_dir.join(diffmac_mib::QC_STATS_FILE))?;
+    if let Some(run_dir) = run_dir {
+        stats.save(run_dir.join(diffmac_mib::QC_STATS_FILE))?;
+    }
     Ok(stats)
 }
 
