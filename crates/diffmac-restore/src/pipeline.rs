@@ -350,3 +350,25 @@ fn read_manifold<B: Backend>(
     };
     input.read(moments, noise)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Preset, random_bundle};
+    use burn::backend::Flex;
+    use burn::tensor::FloatDType;
+
+    #[test]
+    fn default_options_sample_both_stages_with_the_papers_sampler() {
+        let bundle =
+            random_bundle::<Flex>(Preset::Tiny, 0, &Default::default(), FloatDType::F32).unwrap();
+        let restorer = Restorer::new(&bundle, RestoreOptions::default()).unwrap();
+        let paper = Sampler::paper();
+        for stage in [&restorer.stage1, &restorer.stage2] {
+            assert_eq!(stage.schedule().timesteps(), paper.schedule().timesteps());
+            assert_eq!(stage.schedule().betas(), paper.schedule().betas());
+            assert_eq!(stage.method(), paper.method());
+            assert_eq!(stage.prediction(), paper.prediction());
+        }
+    }
+}
