@@ -160,8 +160,8 @@ impl<'a, B: Backend> Restorer<'a, B> {
     }
 
     /// The identity embedding `[N, D]` of aligned faces `[N, 3, S, S]` in [-1, 1] (`F_ID`,
-    /// after the crop from FFHQ alignment to the encoder's own): what Stage II injects, or a reference identity for
-    /// [`Restorer::restore`] (Fig. 10).
+    /// after the crop from FFHQ alignment to the encoder's own): what Stage II injects, or a
+    /// reference identity for [`Restorer::restore`] (Fig. 10).
     ///
     /// # Errors
     /// If the bundle has no identity encoder or the crop cannot be made.
