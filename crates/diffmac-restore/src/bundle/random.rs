@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bundle::config::{BundleConfig, BundleParts};
 use crate::bundle::load::{ModelBundle, StageModels};
-use crate::bundle::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE};
+use crate::bundle::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE, randomized};
 use crate::error::Result;
 
 /// Stable Diffusion 2.1-base's UNet config (diffusers `config.json` values).
@@ -168,7 +168,8 @@ pub fn random_bundle<B: Backend>(
     let control_config = ControlConfig::for_unet(&unet);
     let control = || {
         let c = control_config.init::<B>(device);
-        diffmac_ldm::cast_module(randomize_zero_convs(c), dtype)
+        // Non-zero γ/β so that a random control costs and acts like a trained one.
+        diffmac_ldm::cast_module(randomized(c, 0.02), dtype)
     };
     let mib_config = MibConfig {
         identity_dim: identity.num_features,
@@ -217,24 +218,4 @@ pub fn random_bundle<B: Backend>(
         schedule,
         config,
     })
-}
-
-/// Gives the zero-initialised γ/β convolutions small random weights, so that a random
-/// control costs and acts like a trained one.
-pub(crate) fn randomize_zero_convs<B: Backend>(
-    mut control: diffmac_ldm::AdaInControl<B>,
-) -> diffmac_ldm::AdaInControl<B> {
-    use burn::module::Param;
-    let noise = |p: Param<Tensor<B, 4>>| {
-        let t = p.val();
-        Param::from_tensor(Tensor::random(
-            t.shape(),
-            Distribution::Normal(0.0, 0.02),
-            &t.device(),
-        ))
-    };
-    for conv in control.gamma.iter_mut().chain(control.beta.iter_mut()) {
-        conv.weight = noise(conv.weight.clone());
-    }
-    control
 }

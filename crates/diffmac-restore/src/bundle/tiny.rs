@@ -158,7 +158,7 @@ pub fn write_tiny_bundle<B: Backend>(
 }
 
 /// Adds N(0, `std`²) noise to every trainable parameter of `module` (frozen statistics stay).
-fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
+pub(crate) fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
     struct Noise(f64);
     impl<B: Backend> ModuleMapper<B> for Noise {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
