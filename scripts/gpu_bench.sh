@@ -1,55 +1,135 @@
 #!/usr/bin/env bash
-# Runs diffmac-bench and the PyTorch reference on the same GPU, one after the other, and prints
-# both with their ratio. Run it on the GPU machine from the repository root, with the bench
-# binary built elsewhere:
-#   cargo build --release --features diffmac-cli/cuda --bin diffmac-bench
-#   cp target/release/diffmac-bench .device/    (an ignored folder that travels to the GPU)
-#   scripts/gpu_bench.sh .device/diffmac-bench bf16 out/gpu
-# Peak device memory is sampled with nvidia-smi while each program runs.
-set -euo pipefail
-BIN=${1:?path of the diffmac-bench binary}
+# Times diffmac and the PyTorch reference on the same GPU, one after the other, and prints both
+# side by side with their ratio. Run it on the GPU machine from the repository root, with the
+# binaries built elsewhere (building needs no CUDA):
+#   cargo build --release --features diffmac-cli/cuda --bin diffmac-bench --bin diffmac-train
+#   cp target/release/diffmac-bench target/release/diffmac-train .device/
+#   scripts/gpu_bench.sh .device bf16 out/gpu
+# Parts, in this order (PARTS=diffmac,torch,train by default):
+#   diffmac  diffmac-bench --preset sd21 (UNet steps, VAE, control + MIB, full DID restore;
+#            PRESET=tiny checks the script in seconds)
+#   torch    scripts/reference/torch_bench.py, the same items with diffusers (needs diffusers)
+#   train    diffmac-train, Stage I at 512², batch 2, random SD 2.1 weights
+#            (configs/train/sd21-random-bf16-speed.json), seconds per step from metrics.jsonl
+# Each part runs under its own time limit (DIFFMAC_TIMEOUT, TORCH_TIMEOUT, TRAIN_TIMEOUT, in
+# seconds) and keeps what it measured when stopped. Peak device memory is sampled with
+# nvidia-smi while each part runs.
+# Compiled kernels and autotune results (minutes of work on a fresh machine) are kept in
+# KERNEL_CACHE (default target/kernel-cache); KERNEL_CACHE_IN=FILE.tar.xz unpacks an earlier
+# run's cache first and PACK_CACHE=1 packs this one into OUT/kernel-cache.tar.xz.
+# OUT gets summary.txt, log.txt, kernels.log (each kernel compiled and autotuned),
+# diffmac.json, torch.json, train_metrics.jsonl and the packed cache: at most 7 files.
+set -uo pipefail
+BIN_DIR=${1:?folder holding diffmac-bench and diffmac-train}
 PRECISION=${2:-bf16}
 OUT=${3:-out/gpu}
+PARTS=${PARTS:-diffmac,torch,train}
+PRESET=${PRESET:-sd21}
+ITEMS=${ITEMS:-unet_b1,restore,vae_encode,vae_decode,control_mib,unet_mod_b1,unet_b8,train_b2}
 mkdir -p "$OUT"
+LOG="$OUT/log.txt"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+KERNEL_CACHE=$(realpath -m "${KERNEL_CACHE:-target/kernel-cache}")
+mkdir -p "$KERNEL_CACHE"
+if [[ -n "${KERNEL_CACHE_IN:-}" ]]; then
+    tar xJf "$KERNEL_CACHE_IN" -C "$KERNEL_CACHE" || echo "could not unpack $KERNEL_CACHE_IN"
+fi
+export DIFFMAC_KERNEL_CACHE=$KERNEL_CACHE DIFFMAC_KERNEL_LOG=$(realpath -m "$OUT/kernels.log")
 
-peak_memory() {  # peak_memory PID FILE: samples used memory (MiB) until PID exits
+wants() { [[ ",$PARTS," == *",$1,"* ]]; }
+
+peak_memory() {  # peak_memory PID NAME: samples used device memory (MiB) until PID exits
     local peak=0 used
     while kill -0 "$1" 2>/dev/null; do
         used=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
         (( used > peak )) && peak=$used
         sleep 0.2
     done
-    echo "$peak" > "$2"
+    echo "$2 $peak" >> "$WORK/peaks.txt"
 }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/card.txt"
+run_part() {  # run_part NAME TIMEOUT COMMAND...: runs with a time limit and memory sampling
+    local name=$1 limit=$2 start
+    shift 2
+    start=$(date +%s)
+    echo "== $name (limit ${limit}s): $*" | tee -a "$LOG"
+    timeout "$limit" "$@" >> "$LOG" 2>&1 &
+    local pid=$!
+    peak_memory $pid "$name" &
+    wait $pid
+    local rc=$?
+    wait
+    echo "== $name: exit $rc after $(( $(date +%s) - start )) s" | tee -a "$LOG"
+}
 
-"$BIN" --preset sd21 --precision "$PRECISION" --json "$OUT/diffmac.json" > /dev/null &
-peak_memory $! "$OUT/diffmac.peak_mib" & wait
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$WORK/card.txt"
 
-python3 scripts/reference/torch_bench.py --precision "$PRECISION" > "$OUT/torch.json" &
-peak_memory $! "$OUT/torch.peak_mib" & wait
+if wants diffmac; then
+    run_part diffmac "${DIFFMAC_TIMEOUT:-1800}" "$BIN_DIR/diffmac-bench" --preset "$PRESET" \
+        --precision "$PRECISION" --only "$ITEMS" --restore-repeats 2 --json "$OUT/diffmac.json"
+fi
+if wants torch; then
+    run_part torch "${TORCH_TIMEOUT:-600}" bash -c "python3 scripts/reference/torch_bench.py \
+        --precision $PRECISION --restore-repeats 2 > $OUT/torch.json"
+fi
+if wants train; then
+    rm -rf "$OUT/train-run"
+    run_part train "${TRAIN_TIMEOUT:-1200}" "$BIN_DIR/diffmac-train" --stage 1 \
+        --config configs/train/sd21-random-bf16-speed.json --data examples/faces \
+        --out "$OUT/train-run"
+    cp "$OUT/train-run/metrics.jsonl" "$OUT/train_metrics.jsonl" 2>/dev/null
+    rm -rf "$OUT/train-run"
+fi
 
-python3 - "$OUT" <<'PY'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-ours = {i["name"]: i for i in json.loads((out / "diffmac.json").read_text())["items"]}
-ref = json.loads((out / "torch.json").read_text())
-theirs = {i["name"]: i for i in ref["items"]}
-gflop = theirs.get("unet_b1", {}).get("gflop")
-print(f"card: {ref['device']}, {ref['implementation']}, {ref['precision']}")
-print(f"{'item':12} {'diffmac ms':>11} {'torch ms':>10} {'graph ms':>9} {'ratio':>7}")
-for name, t in theirs.items():
-    o = ours.get(name)
-    if not o:
-        continue
-    ratio = o["median_ms"] / t["median_ms"]
-    graph = t.get("cuda_graph_median_ms")
-    print(f"{name:12} {o['median_ms']:11.2f} {t['median_ms']:10.2f} "
-          f"{(f'{graph:.2f}' if graph else '-'):>9} {ratio:7.2f}")
-if gflop:
-    print(f"UNet step: {gflop:.0f} GFLOP → diffmac {gflop / ours['unet_b1']['median_ms']:.1f} "
-          f"TFLOP/s, torch {gflop / theirs['unet_b1']['median_ms']:.1f} TFLOP/s")
-for who in ("diffmac", "torch"):
-    print(f"peak device memory ({who}): {(out / f'{who}.peak_mib').read_text().strip()} MiB")
+if [[ "${PACK_CACHE:-0}" == 1 ]]; then
+    tar cJf "$OUT/kernel-cache.tar.xz" -C "$KERNEL_CACHE" . && du -h "$OUT/kernel-cache.tar.xz"
+fi
+
+python3 - "$OUT" "$WORK" <<'PY' | tee "$OUT/summary.txt"
+import json, pathlib, statistics, sys
+out, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def load(name):
+    p = out / name
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+ours, ref = load("diffmac.json"), load("torch.json")
+ours_items = {i["name"]: i for i in (ours or {}).get("items", [])}
+ref_items = {i["name"]: i for i in (ref or {}).get("items", [])}
+print(f"card: {(work / 'card.txt').read_text().strip()}")
+if ours:
+    print(f"diffmac: {ours['backend']}, {ours['precision']} (outputs {ours['output_dtype']})")
+if ref:
+    print(f"reference: {ref['implementation']}, {ref['precision']}")
+print(f"{'item':12} {'diffmac ms':>11} {'first s':>8} {'torch ms':>10} {'graph ms':>9} {'ratio':>7}")
+for name in list(ours_items) + [n for n in ref_items if n not in ours_items]:
+    o, t = ours_items.get(name), ref_items.get(name)
+    mine = f"{o['median_ms']:11.2f} {o['first_ms'] / 1e3:8.1f}" if o else f"{'-':>11} {'-':>8}"
+    theirs = f"{t['median_ms']:10.2f}" if t else f"{'-':>10}"
+    graph = t.get("cuda_graph_median_ms") if t else None
+    ratio = f"{o['median_ms'] / t['median_ms']:7.2f}" if o and t else f"{'-':>7}"
+    print(f"{name:12} {mine} {theirs} {(f'{graph:.2f}' if graph else '-'):>9} {ratio}")
+gflop = ref_items.get("unet_b1", {}).get("gflop")
+if gflop and "unet_b1" in ours_items:
+    print(f"UNet step: {gflop:.0f} GFLOP → diffmac "
+          f"{gflop / ours_items['unet_b1']['median_ms']:.1f} TFLOP/s, torch "
+          f"{gflop / ref_items['unet_b1']['median_ms']:.1f} TFLOP/s")
+metrics = out / "train_metrics.jsonl"
+if metrics.exists():
+    steps = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    secs = [s["step_seconds"] for s in steps]
+    if secs:
+        later = secs[2:] or secs
+        print(f"diffmac-train Stage I, batch 2: {len(secs)} steps, first {secs[0]:.1f} s, "
+              f"median after two {statistics.median(later) * 1e3:.1f} ms")
+peaks = work / "peaks.txt"
+if peaks.exists():
+    for line in peaks.read_text().splitlines():
+        name, mib = line.split()
+        print(f"peak device memory ({name}, nvidia-smi): {mib} MiB")
+for name, t in ref_items.items():
+    if "peak_mib" in t:
+        print(f"torch {name}: peak allocated {t['peak_mib']:.0f} MiB")
 PY

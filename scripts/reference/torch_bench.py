@@ -7,11 +7,14 @@ with random weights and times, on CUDA in the requested precision:
                      replayed as a CUDA graph
   vae_encode/decode  512² image ↔ 64² latent
   restore            a DiffMAC-shaped restore: 2 × (VAE encode + 50 UNet steps + decode), eager
-and counts the UNet step's FLOPs with torch.utils.flop_counter. Prints JSON on stdout.
+  train_b2           one full-UNet training step at batch 2 (f32 weights, bf16 autocast, AdamW
+                     lr 1e-4, ε-prediction MSE), as the design notes measured it
+and reports each item's peak allocated device memory (peak_mib), and counts the UNet step's FLOPs with torch.utils.flop_counter. Prints JSON on stdout.
 
 Pinned: torch as installed on the GPU machine (2.11 when the design notes were measured),
 diffusers==0.42.1 (carried as a wheel, see docs/performance.md).
 Usage: python3 scripts/reference/torch_bench.py --precision bf16 [--repeats 10] [--steps 50]
+       [--only unet_b1,restore,train_b2]
 """
 import argparse
 import json
@@ -33,6 +36,7 @@ def load_config(name):
 
 def timed(fn, warmup, repeats):
     torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     fn()
     torch.cuda.synchronize()
@@ -48,7 +52,8 @@ def timed(fn, warmup, repeats):
         runs.append((time.perf_counter() - start) * 1e3)
     runs.sort()
     return {"first_ms": first, "median_ms": statistics.median(runs), "min_ms": runs[0],
-            "max_ms": runs[-1], "repeats": len(runs)}
+            "max_ms": runs[-1], "repeats": len(runs),
+            "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def graphed(fn, warmup=3):
@@ -64,6 +69,28 @@ def graphed(fn, warmup=3):
     return graph.replay
 
 
+def train_step_timing(args):
+    """Full-UNet training step, batch 2: f32 master weights, bf16 autocast, AdamW."""
+    dev = "cuda"
+    unet = UNet2DConditionModel(**load_config("unet")).to(dev).train()
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=1e-2)
+    z = torch.randn(2, 4, 64, 64, device=dev)
+    c = torch.randn(2, 77, 1024, device=dev)
+    eps = torch.randn_like(z)
+
+    def step():
+        t = torch.randint(0, 1000, (2,), device=dev)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            pred = unet(z, t, encoder_hidden_states=c).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step, args.warmup, args.repeats)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--precision", choices=["f32", "f16", "bf16"], default="bf16")
@@ -71,7 +98,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--restore-repeats", type=int, default=3)
+    ap.add_argument("--only", default="unet_b1,unet_b8,vae_encode,vae_decode,restore,train_b2")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.precision]
     torch.manual_seed(0)
     dev = "cuda"
@@ -80,6 +109,8 @@ def main():
     items = []
     with torch.inference_mode():
         for name, b in [("unet_b1", 1), ("unet_b8", 8)]:
+            if name not in only:
+                continue
             x = torch.randn(b, 4, 64, 64, device=dev, dtype=dtype)
             c = torch.randn(b, 77, 1024, device=dev, dtype=dtype)
             t = torch.full((b,), 500.0, device=dev)
@@ -97,8 +128,10 @@ def main():
         z = torch.randn(1, 4, 64, 64, device=dev, dtype=dtype)
         enc = lambda: vae.quant_conv(vae.encoder(img))
         dec = lambda: vae.decode(z).sample
-        items.append({"name": "vae_encode", **timed(enc, args.warmup, args.repeats)})
-        items.append({"name": "vae_decode", **timed(dec, args.warmup, args.repeats)})
+        if "vae_encode" in only:
+            items.append({"name": "vae_encode", **timed(enc, args.warmup, args.repeats)})
+        if "vae_decode" in only:
+            items.append({"name": "vae_decode", **timed(dec, args.warmup, args.repeats)})
 
         c1 = torch.randn(1, 77, 1024, device=dev, dtype=dtype)
 
@@ -114,7 +147,11 @@ def main():
                 x = vae.decode(lat / 0.18215).sample
             return x
 
-        items.append({"name": "restore", **timed(restore, 1, args.restore_repeats)})
+        if "restore" in only:
+            items.append({"name": "restore", **timed(restore, 1, args.restore_repeats)})
+    if "train_b2" in only:
+        del unet
+        items.append({"name": "train_b2", **train_step_timing(args)})
     print(json.dumps({"implementation": f"torch {torch.__version__}",
                       "device": torch.cuda.get_device_name(0),
                       "precision": args.precision, "items": items}, indent=2))

@@ -14,9 +14,18 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor};
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
+use diffmac::ldm::{
+    ControlConfig, TrainableParts, UNet2DConditionModel, UNetConfig, VarBuilder, cast_module,
+};
 use diffmac::mib::Injection;
 use diffmac::restore::bundle::{ModelBundle, Preset, random_bundle};
 use diffmac::restore::{Quiet, RestoreOptions, Restorer};
+use diffmac::sampler::NoiseRng;
+use diffmac::train::Autodiff;
+use diffmac::train::config::OptimizerConfig;
+use diffmac::train::optimizer::{AdamW, Gradients};
+use diffmac::train::step::stage1_loss;
+use diffmac::train::trainable::Trainable;
 use diffmac_cli::{exit_code, init_logging};
 use serde::Serialize;
 
@@ -35,12 +44,12 @@ struct Args {
     /// Precision of weights and activations.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     precision: PrecisionArg,
-    /// Items to run (comma-separated): unet_b1, unet_b8, vae_encode, vae_decode,
-    /// control_mib, restore.
+    /// Items to run, in this order (comma-separated): unet_b1, unet_b8, vae_encode,
+    /// vae_decode, control_mib, unet_mod_b1, restore, train_b2.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "unet_b1,unet_b8,vae_encode,vae_decode,control_mib,restore"
+        default_value = "unet_b1,unet_b8,vae_encode,vae_decode,control_mib,unet_mod_b1,restore,train_b2"
     )]
     only: Vec<String>,
     /// Untimed runs per item before timing.
@@ -90,13 +99,13 @@ struct Timing {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
+struct Report<'a> {
     backend: &'static str,
     preset: String,
     precision: String,
     /// The dtype the outputs really had (the dtype pitfall of Burn 0.21).
     output_dtype: String,
-    items: Vec<Timing>,
+    items: &'a [Timing],
 }
 
 fn main() -> ExitCode {
@@ -147,7 +156,25 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
     timing
 }
 
+/// The items `--only` can name.
+const ITEMS: [&str; 8] = [
+    "unet_b1",
+    "unet_b8",
+    "vae_encode",
+    "vae_decode",
+    "control_mib",
+    "unet_mod_b1",
+    "restore",
+    "train_b2",
+];
+
 fn run(args: &Args) -> anyhow::Result<()> {
+    if let Some(unknown) = args.only.iter().find(|o| !ITEMS.contains(&o.as_str())) {
+        anyhow::bail!(
+            "--only: unknown item {unknown:?}; known: {}",
+            ITEMS.join(", ")
+        );
+    }
     let device = default_device();
     let dtype = match args.precision {
         PrecisionArg::F32 => FloatDType::F32,
@@ -176,112 +203,200 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     let context = |n: usize| bundle.context.clone().repeat_dim(0, n);
     let stage = &bundle.stage1;
-    let wants = |item: &str| args.only.iter().any(|o| o == item);
     let mut items = Vec::new();
     let mut output_dtype = DType::from(dtype);
 
-    for (item, batch) in [("unet_b1", 1usize), ("unet_b8", 8)] {
-        if !wants(item) {
-            continue;
-        }
-        let x = random([batch, 4, latent, latent]);
-        let t = Tensor::<B, 1>::full([batch], 500.0, (&device, DType::F32));
-        let c = context(batch);
-        let what =
-            format!("UNet forward, latent {batch}×4×{latent}×{latent}, context {batch}×77×D");
-        items.push(time(item, &what, args.warmup, args.repeats, || {
-            let out = stage.unet.forward(x.clone(), t.clone(), c.clone());
-            output_dtype = out.dtype();
-        }));
-    }
-    if wants("vae_encode") {
-        let image = random([1, 3, size, size]);
-        let what = format!("VAE encoder + quant_conv, 1×3×{size}×{size}");
-        items.push(time("vae_encode", &what, args.warmup, args.repeats, || {
-            let _ = bundle.vae.moments(image.clone());
-        }));
-    }
-    if wants("vae_decode") {
-        let z = random([1, 4, latent, latent]);
-        let what = format!("post_quant_conv + VAE decoder, 1×4×{latent}×{latent}");
-        items.push(time("vae_decode", &what, args.warmup, args.repeats, || {
-            let _ = bundle.vae.decode(z.clone());
-        }));
-    }
-    if wants("control_mib") {
-        let moments = random([1, 8, latent, latent]);
-        let faces = random([1, 3, size, size]);
-        let mib = bundle.mib.as_ref().expect("random bundles have a MIB");
-        let encoder = bundle.identity.as_ref().expect("random bundles have F_ID");
-        let what =
-            "per stage: F_ID + MIB + control γ/β (once; the per-step AdaIN add is in the UNet)";
-        items.push(time("control_mib", what, args.warmup, args.repeats, || {
-            let id = encoder
-                .embed_ffhq(faces.clone().cast(DType::F32))
-                .expect("F_ID")
-                .cast(dtype);
-            let z = mib
-                .forward(moments.clone(), Injection::Identity(id))
-                .expect("MIB")
-                .z;
-            let _ = stage.control.modulation(z.narrow(1, 0, 4));
-        }));
-        let x = random([1, 4, latent, latent]);
-        let t = Tensor::<B, 1>::full([1], 500.0, (&device, DType::F32));
-        let modulation = stage.control.modulation(random([1, 4, latent, latent]));
-        items.push(time(
-            "unet_mod_b1",
-            "UNet forward with the AdaIN modulation of every encoder block, batch 1",
-            args.warmup,
-            args.repeats,
-            || {
-                let _ = stage
-                    .unet
-                    .forward_modulated(x.clone(), t.clone(), context(1), &modulation);
-            },
-        ));
-    }
-    if wants("restore") {
-        let options = RestoreOptions {
-            stage1_steps: args.steps,
-            stage2_steps: args.steps,
-            ..RestoreOptions::default()
+    for item in &args.only {
+        let timing = match item.as_str() {
+            "unet_b1" | "unet_b8" => {
+                let batch = if item == "unet_b1" { 1 } else { 8 };
+                let x = random([batch, 4, latent, latent]);
+                let t = Tensor::<B, 1>::full([batch], 500.0, (&device, DType::F32));
+                let c = context(batch);
+                let what = format!(
+                    "UNet forward, latent {batch}×4×{latent}×{latent}, context {batch}×77×D"
+                );
+                time(item, &what, args.warmup, args.repeats, || {
+                    let out = stage.unet.forward(x.clone(), t.clone(), c.clone());
+                    output_dtype = out.dtype();
+                })
+            }
+            "vae_encode" => {
+                let image = random([1, 3, size, size]);
+                let what = format!("VAE encoder + quant_conv, 1×3×{size}×{size}");
+                time(item, &what, args.warmup, args.repeats, || {
+                    let _ = bundle.vae.moments(image.clone());
+                })
+            }
+            "vae_decode" => {
+                let z = random([1, 4, latent, latent]);
+                let what = format!("post_quant_conv + VAE decoder, 1×4×{latent}×{latent}");
+                time(item, &what, args.warmup, args.repeats, || {
+                    let _ = bundle.vae.decode(z.clone());
+                })
+            }
+            "control_mib" => {
+                let moments = random([1, 8, latent, latent]);
+                let faces = random([1, 3, size, size]);
+                let mib = bundle.mib.as_ref().expect("random bundles have a MIB");
+                let encoder = bundle.identity.as_ref().expect("random bundles have F_ID");
+                let what = "per stage: F_ID + MIB + control γ/β (once; the per-step AdaIN add \
+                            is in the UNet)";
+                time(item, what, args.warmup, args.repeats, || {
+                    let id = encoder
+                        .embed_ffhq(faces.clone().cast(DType::F32))
+                        .expect("F_ID")
+                        .cast(dtype);
+                    let z = mib
+                        .forward(moments.clone(), Injection::Identity(id))
+                        .expect("MIB")
+                        .z;
+                    let _ = stage.control.modulation(z.narrow(1, 0, 4));
+                })
+            }
+            "unet_mod_b1" => {
+                let x = random([1, 4, latent, latent]);
+                let t = Tensor::<B, 1>::full([1], 500.0, (&device, DType::F32));
+                let modulation = stage.control.modulation(random([1, 4, latent, latent]));
+                let what = "UNet forward with the AdaIN modulation of every encoder block, batch 1";
+                time(item, what, args.warmup, args.repeats, || {
+                    let _ =
+                        stage
+                            .unet
+                            .forward_modulated(x.clone(), t.clone(), context(1), &modulation);
+                })
+            }
+            "restore" => {
+                let options = RestoreOptions {
+                    stage1_steps: args.steps,
+                    stage2_steps: args.steps,
+                    ..RestoreOptions::default()
+                };
+                let restorer = Restorer::new(&bundle, options)?;
+                let face = random([1, 3, size, size]);
+                let what = format!(
+                    "full DID restore of one {size}² face: 2 × (VAE encode + {} UNet steps + \
+                     decode), F_ID, MIB",
+                    args.steps
+                );
+                time(
+                    item,
+                    &what,
+                    args.warmup.min(1),
+                    args.restore_repeats,
+                    || {
+                        restorer
+                            .restore(face.clone(), None, 0, &mut Quiet)
+                            .expect("restore");
+                    },
+                )
+            }
+            "train_b2" => {
+                let mut step = StageOneStep::new(&bundle, dtype)?;
+                let what = "Stage I training step, batch 2: E(HQ), E(LQ), control + whole UNet \
+                            forward and backward, AdamW (lr 1e-4) on control and UNet";
+                time(item, what, args.warmup, args.repeats, || step.run(&bundle))
+            }
+            _ => unreachable!("item names are checked before the models are built"),
         };
-        let restorer = Restorer::new(&bundle, options)?;
-        let face = random([1, 3, size, size]);
-        let what = format!(
-            "full DID restore of one {size}² face: 2 × (VAE encode + {} UNet steps + decode), F_ID, MIB",
-            args.steps
-        );
-        let warmup = args.warmup.min(1);
-        items.push(time("restore", &what, warmup, args.restore_repeats, || {
-            restorer
-                .restore(face.clone(), None, 0, &mut Quiet)
-                .expect("restore");
-        }));
+        items.push(timing);
+        // Written after every item, so that a run stopped part-way keeps what it measured.
+        if let Some(path) = &args.json {
+            write_report(path, &report(args, output_dtype, &items))?;
+        }
     }
-    let report = Report {
-        backend: BACKEND_NAME,
-        preset: format!("{:?}", args.preset).to_lowercase(),
-        precision: format!("{:?}", args.precision).to_lowercase(),
-        output_dtype: format!("{output_dtype:?}"),
-        items,
-    };
+    let report = report(args, output_dtype, &items);
     if output_dtype != DType::from(dtype) {
         eprintln!(
             "warning: outputs came out in {output_dtype:?}, not the {:?} asked for",
             args.precision
         );
     }
-    let json = serde_json::to_string_pretty(&report)?;
-    println!("{json}");
+    println!("{}", serde_json::to_string_pretty(&report)?);
     if let Some(path) = &args.json {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        diffmac::degrade::io::write_atomically(path, json.as_bytes(), true)?;
+        write_report(path, &report)?;
     }
     Ok(())
+}
+
+fn report<'a>(args: &Args, output_dtype: DType, items: &'a [Timing]) -> Report<'a> {
+    Report {
+        backend: BACKEND_NAME,
+        preset: format!("{:?}", args.preset).to_lowercase(),
+        precision: format!("{:?}", args.precision).to_lowercase(),
+        output_dtype: format!("{output_dtype:?}"),
+        items,
+    }
+}
+
+fn write_report(path: &std::path::Path, report: &Report<'_>) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let json = serde_json::to_string_pretty(report)?;
+    diffmac::degrade::io::write_atomically(path, json.as_bytes(), true)?;
+    Ok(())
+}
+
+/// One Stage I training step of the trainer (`diffmac_train::step`), batch 2, on a copy of
+/// the bundle's UNet made trainable whole with its control, as `configs/train/sd21-*.json`.
+struct StageOneStep {
+    model: Option<Trainable<Autodiff<B>>>,
+    optimizer: AdamW<B>,
+    rng: NoiseRng,
+}
+
+impl StageOneStep {
+    fn new(bundle: &ModelBundle<B>, dtype: FloatDType) -> anyhow::Result<Self> {
+        let device = default_device();
+        let config = UNetConfig::from_json(&bundle.config.unet_config.to_string())?;
+        let unet = UNet2DConditionModel::<Autodiff<B>>::load(
+            &config,
+            &VarBuilder::random(&device, dtype),
+        )?;
+        let unet = TrainableParts::ControlAndUNet.apply(unet);
+        let control = cast_module(ControlConfig::for_unet(&unet).init(&device), dtype);
+        Ok(Self {
+            model: Some(Trainable {
+                control,
+                mib: None,
+                unet,
+            }),
+            optimizer: AdamW::new(OptimizerConfig::default()),
+            rng: NoiseRng::new(0),
+        })
+    }
+
+    fn run(&mut self, bundle: &ModelBundle<B>) {
+        let size = bundle.config.image_size;
+        let device = default_device();
+        let dtype = bundle.context.dtype();
+        let mut image = || {
+            self.rng
+                .gaussian::<B, 4>([2, 3, size, size], (&device, dtype))
+                .clamp(-1.0, 1.0)
+        };
+        let (hq, lq) = (image(), image());
+        let model = self
+            .model
+            .take()
+            .expect("the model is put back after every step");
+        let loss = stage1_loss(
+            &model,
+            &bundle.vae,
+            &bundle.context,
+            &bundle.schedule,
+            bundle.config.stage1.control_config.input,
+            hq,
+            lq,
+            &mut self.rng,
+        )
+        .expect("Stage I loss");
+        let mut grads = Gradients::default();
+        grads.accumulate(&model, &loss.total.backward());
+        grads.finish(Some(1.0));
+        self.model = Some(self.optimizer.step(model, &grads).0);
+    }
 }
 
 /// The VAE's down-sampling factor (2^(levels − 1); SD: 8).
