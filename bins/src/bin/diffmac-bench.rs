@@ -1,5 +1,7 @@
-//! `diffmac-bench`: times DiffMAC's building blocks on this build's backend with random
-//! weights of the real (`--preset sd21`) or toy (`--preset tiny`) sizes, and prints JSON.
+//! `diffmac-bench`: times DiffMAC's building blocks (inference and one training step) on this
+//! build's backend with random weights of the real (`--preset sd21`) or toy (`--preset tiny`)
+//! sizes, and prints JSON (written to `--json` after every item, so a stopped run keeps what
+//! it measured).
 //!
 //! Each item runs `--warmup` times untimed first (the first call includes NVRTC kernel
 //! compilation and autotuning on CUDA; its time is reported as `first_ms`), then `--repeats`
@@ -31,7 +33,8 @@ use serde::Serialize;
 
 type B = DefaultBackend;
 
-/// Time DiffMAC's building blocks (UNet step, VAE, control + MIB, a full DID restore).
+/// Time DiffMAC's building blocks (UNet step, VAE, control + MIB, a full DID restore, a
+/// Stage I training step).
 #[derive(Debug, Parser)]
 #[command(
     version,
