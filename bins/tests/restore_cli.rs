@@ -302,3 +302,113 @@ fn trained_stages_merge_into_a_bundle_that_restores() {
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(dims(&out.join("restored_faces/astronaut.png")), (512, 512));
 }
+
+/// Largest difference of any pixel value (8 bits) between two images of one size.
+fn max_pixel_diff(a: &Path, b: &Path) -> u8 {
+    let (a, b) = (
+        image::open(a).unwrap().to_rgba8(),
+        image::open(b).unwrap().to_rgba8(),
+    );
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Each face has its own seed, so `--batch-size` changes speed, not results: in aligned mode
+/// (four faces of one size: batches of 3 and 1) and in whole-photo mode (a group photo of the
+/// three sample faces, restored as one batch). The files must be identical: the CPU backend
+/// computes a batch item as it computes it alone, and the tiny model's outputs vary so little
+/// with the noise (about 1 of 255 between seeds) that a tolerance would hide wrong seeding.
+#[test]
+fn the_batch_size_does_not_change_the_results() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    let aligned = work.path().join("aligned");
+    let photos = work.path().join("photos");
+    std::fs::create_dir_all(&aligned).unwrap();
+    std::fs::create_dir_all(&photos).unwrap();
+    let sources: Vec<image::DynamicImage> = ["astronaut.png", "obama.jpg", "biden.jpg"]
+        .iter()
+        .map(|n| image::open(faces().join(n)).unwrap())
+        .collect();
+    for (i, source) in sources.iter().enumerate() {
+        let side = source.width().min(source.height());
+        let square = source.crop_imm(0, 0, side, side);
+        square
+            .resize_exact(96, 96, image::imageops::FilterType::Triangle)
+            .save(aligned.join(format!("{i}.png")))
+            .unwrap();
+    }
+    sources[0]
+        .fliph()
+        .resize_exact(96, 96, image::imageops::FilterType::Triangle)
+        .save(aligned.join("3.png"))
+        .unwrap();
+    // The three portraits side by side, 300 pixels high.
+    let parts: Vec<image::RgbImage> = sources
+        .iter()
+        .map(|s| {
+            s.resize(10_000, 300, image::imageops::FilterType::Triangle)
+                .to_rgb8()
+        })
+        .collect();
+    let width = parts.iter().map(|p| p.width()).sum();
+    let mut group = image::RgbImage::new(width, 300);
+    let mut x = 0;
+    for part in &parts {
+        image::imageops::replace(&mut group, part, i64::from(x), 0);
+        x += part.width();
+    }
+    group.save(photos.join("group.png")).unwrap();
+
+    let outputs: Vec<PathBuf> = ["1", "3"]
+        .iter()
+        .map(|b| {
+            let out = work.path().join(format!("out{b}"));
+            for (input, extra) in [(&aligned, Some("--aligned")), (&photos, None)] {
+                let mut args = vec![
+                    "--model",
+                    &model,
+                    "--input",
+                    input.to_str().unwrap(),
+                    "--output",
+                    out.to_str().unwrap(),
+                    "--steps",
+                    "2",
+                    "--batch-size",
+                    b,
+                    "--save-stage1",
+                    "--quiet",
+                ];
+                args.extend(extra);
+                let run = restore(&args);
+                assert!(run.status.success(), "{}", stderr(&run));
+            }
+            out
+        })
+        .collect();
+    let (one, three) = (snapshot(&outputs[0]), snapshot(&outputs[1]));
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        three.keys().collect::<Vec<_>>()
+    );
+    let group_faces = one
+        .keys()
+        .filter(|p| p.starts_with("restored_faces") && p.to_string_lossy().contains("group_"))
+        .count();
+    assert!(
+        group_faces >= 2,
+        "the group photo must give a batch: {:?}",
+        one.keys()
+    );
+    for (name, bytes) in &one {
+        if *bytes != three[name] {
+            let diff = max_pixel_diff(&outputs[0].join(name), &outputs[1].join(name));
+            panic!("{} differs (pixels by up to {diff} of 255)", name.display());
+        }
+    }
+}

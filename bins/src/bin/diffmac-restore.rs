@@ -16,7 +16,7 @@ use diffmac::face::paste::PasteOptions;
 use diffmac::face::photo::{load_photo, save_photo};
 use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
 use diffmac::mib::InjectionKind;
-use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned, restore_photo};
+use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_seeded, restore_photo};
 use diffmac::restore::layout::{
     CMP, CROPPED_FACES, FINAL_RESULTS, InputImage, RESTORED_FACES, STAGE1_FACES, check_output,
     collect_inputs, output_path,
@@ -75,7 +75,8 @@ struct Args {
     /// DDIM's η (0: deterministic), with --sampler ddim.
     #[arg(long, default_value_t = 0.0)]
     eta: f64,
-    /// Run seed: the same seed, model, backend and inputs give the same outputs.
+    /// Run seed: the same seed, model, backend and inputs give the same outputs. Each face
+    /// gets its own seed from it and the file name (and face index in a photo).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Stop after Stage I (no bottleneck, no second diffusion).
@@ -94,8 +95,8 @@ struct Args {
     /// Colour correction of the output towards the input.
     #[arg(long, value_enum, default_value_t = ColorArg::None)]
     color_fix: ColorArg,
-    /// Aligned faces restored per batch (more is faster on a GPU; results then depend on
-    /// which faces share a batch).
+    /// Faces restored per batch: aligned files, or the faces of one photo (more is faster on
+    /// a GPU and needs more memory; results do not change, as each face has its own seed).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     batch_size: u64,
     /// Precision of the model weights and activations.
@@ -199,7 +200,7 @@ fn warn_about_model(bundle: &ModelBundle<B>) {
     }
 }
 
-/// Progress of the diffusion steps of the face being restored.
+/// Progress of the diffusion steps of the batch of faces being restored.
 struct StepBar(ProgressBar);
 
 impl Observer<B> for StepBar {
@@ -448,8 +449,11 @@ fn aligned_run(
     bar: &ProgressBar,
 ) {
     let start = Instant::now();
-    let seed = face_seed(args.seed, &images[0].name);
-    let result = restore_aligned(restorer, &faces, reference, seed, steps)
+    let seeds: Vec<u64> = images
+        .iter()
+        .map(|i| face_seed(args.seed, &i.name))
+        .collect();
+    let result = restore_aligned_seeded(restorer, &faces, reference, &seeds, steps)
         .map_err(anyhow::Error::from)
         .and_then(|restored| {
             for ((face, image), r) in faces.iter().zip(images).zip(&restored) {
@@ -518,6 +522,7 @@ fn whole_photo(
         reference,
         args.seed,
         &image.name,
+        args.batch_size as usize,
         steps,
     )?;
     for (i, (face, r)) in restored.faces.iter().zip(&restored.restored).enumerate() {

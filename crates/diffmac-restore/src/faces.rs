@@ -1,5 +1,9 @@
 //! Images in, images out: aligned faces of any square size, and whole photos (detect with
-//! MTCNN, align to FFHQ, restore each face, paste back), on top of [`Restorer`].
+//! MTCNN, align to FFHQ, restore the faces in batches, paste back), on top of [`Restorer`].
+//!
+//! Seeds: [`restore_aligned_seeded`] and [`restore_photo`] give every face its own seed
+//! ([`face_seed`] of the run seed and a stable key), so a face's result does not depend on
+//! which faces share its batch, on the batch size, or on the order of the inputs.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -12,7 +16,7 @@ use image::imageops::FilterType;
 use rand::RngExt;
 
 use crate::error::{RestoreError, Result};
-use crate::pipeline::{Observer, Restorer};
+use crate::pipeline::{Observer, Restored, Restorer};
 
 /// One restored face at the size it came in.
 #[derive(Debug, Clone)]
@@ -29,9 +33,10 @@ pub fn face_seed(seed: u64, key: &str) -> u64 {
     diffmac_degrade::seed::stream_rng(seed, key.as_bytes()).random()
 }
 
-/// Restores square aligned faces as one batch with `seed`, injecting `reference`'s identity
-/// (`[1, D]`, from [`Restorer::identity_of`]) instead of each face's own when given. Faces of
-/// another size than the model's are resized to it (Catmull-Rom) and the results back.
+/// Restores square aligned faces as one batch with `seed` (one stream for the batch, see
+/// [`Restorer::restore`]), injecting `reference`'s identity (`[1, D]`, from
+/// [`Restorer::identity_of`]) instead of each face's own when given. Faces of another size
+/// than the model's are resized to it (Catmull-Rom) and the results back.
 ///
 /// # Errors
 /// Non-square or differently sized faces, or a failing stage.
@@ -41,6 +46,36 @@ pub fn restore_aligned<B: Backend>(
     reference: Option<&Tensor<B, 2>>,
     seed: u64,
     observer: &mut dyn Observer<B>,
+) -> Result<Vec<RestoredFace>> {
+    restore_resized(restorer, faces, |lq| {
+        restorer.restore(lq, reference.cloned(), seed, observer)
+    })
+}
+
+/// As [`restore_aligned`], with one seed per face (`seeds[i]` for `faces[i]`, see
+/// [`Restorer::restore_seeded`]): each face comes out as it would restored alone with its
+/// seed, whatever else is in the batch.
+///
+/// # Errors
+/// As [`restore_aligned`], and unless there is one seed per face.
+pub fn restore_aligned_seeded<B: Backend>(
+    restorer: &Restorer<'_, B>,
+    faces: &[Rgb32FImage],
+    reference: Option<&Tensor<B, 2>>,
+    seeds: &[u64],
+    observer: &mut dyn Observer<B>,
+) -> Result<Vec<RestoredFace>> {
+    restore_resized(restorer, faces, |lq| {
+        restorer.restore_seeded(lq, reference.cloned(), seeds, observer)
+    })
+}
+
+/// Checks and resizes `faces` to the model's size, restores them with `restore` and resizes
+/// the results back.
+fn restore_resized<B: Backend>(
+    restorer: &Restorer<'_, B>,
+    faces: &[Rgb32FImage],
+    restore: impl FnOnce(Tensor<B, 4>) -> Result<Restored<B>>,
 ) -> Result<Vec<RestoredFace>> {
     let Some(first) = faces.first() else {
         return Ok(Vec::new());
@@ -55,7 +90,7 @@ pub fn restore_aligned<B: Backend>(
     let to_model: Vec<Rgb32FImage> = faces.iter().map(|f| resize(f, size)).collect();
     let device = restorer.device();
     let lq = images_to_tensor::<B>(&to_model, &device)?;
-    let restored = restorer.restore(lq, reference.cloned(), seed, observer)?;
+    let restored = restore(lq)?;
     let back = |t| -> Result<Vec<Rgb32FImage>> {
         Ok(tensor_to_images::<B>(t)?
             .iter()
@@ -94,11 +129,14 @@ pub struct RestoredPhoto {
     pub photo: Photo,
 }
 
-/// Detects, aligns, restores (one face at a time, seed per face from `seed` and `key`,
-/// `reference` as in [`restore_aligned`]) and pastes back. A photo without faces comes back unchanged (upscaled if asked) with no faces.
+/// Detects, aligns, restores and pastes back. Face i gets the seed
+/// [`face_seed`]`(seed, "{key}#{i}")`, and the faces are restored `batch_size` at a time
+/// ([`restore_aligned_seeded`]; `reference` as in [`restore_aligned`]): the batch size
+/// changes speed and memory, not results (up to the rounding of batched kernels). A photo
+/// without faces comes back unchanged (upscaled if asked) with no faces.
 ///
 /// # Errors
-/// Detection, alignment, restoration or paste-back errors.
+/// A `batch_size` of 0; detection, alignment, restoration or paste-back errors.
 #[allow(clippy::too_many_arguments)]
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
@@ -109,24 +147,28 @@ pub fn restore_photo<B: Backend>(
     reference: Option<&Tensor<B, 2>>,
     seed: u64,
     key: &str,
+    batch_size: usize,
     observer: &mut dyn Observer<B>,
 ) -> Result<RestoredPhoto> {
+    if batch_size == 0 {
+        return Err(RestoreError::InvalidOption(
+            "the batch size must be at least 1".into(),
+        ));
+    }
     let detections = face_ops::find_faces(mtcnn, &photo.rgb, face_options)?;
     let faces = detections
         .iter()
         .map(|d| face_ops::align_face(&photo.rgb, d, face_options))
         .collect::<diffmac_face::Result<Vec<_>>>()?;
+    let seeds: Vec<u64> = (0..faces.len())
+        .map(|i| face_seed(seed, &format!("{key}#{i}")))
+        .collect();
     let mut restored = Vec::with_capacity(faces.len());
-    for (i, face) in faces.iter().enumerate() {
-        let face_seed = face_seed(seed, &format!("{key}#{i}"));
-        let mut one = restore_aligned(
-            restorer,
-            std::slice::from_ref(&face.crop),
-            reference,
-            face_seed,
-            observer,
-        )?;
-        restored.push(one.remove(0));
+    for (batch, seeds) in faces.chunks(batch_size).zip(seeds.chunks(batch_size)) {
+        let crops: Vec<Rgb32FImage> = batch.iter().map(|f| f.crop.clone()).collect();
+        restored.extend(restore_aligned_seeded(
+            restorer, &crops, reference, seeds, observer,
+        )?);
     }
     let paste: Vec<PasteFace<'_>> = faces
         .iter()

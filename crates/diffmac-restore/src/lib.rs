@@ -10,7 +10,8 @@
 //!   spaced DDPM.
 //! - [`pipeline`]: both stages and the bottleneck in Algorithm 1's order ([`Restorer`]).
 //! - [`color`]: optional colour correction of the output.
-//! - [`faces`]: aligned faces and whole photos (detect, align, restore, paste back).
+//! - [`faces`]: aligned faces and whole photos (detect, align, restore in batches, paste
+//!   back), one seed per face.
 //! - [`layout`]: a run's inputs and its CodeFormer-style output folders.
 //!
 //! ```no_run
@@ -21,8 +22,11 @@
 //! let device = Default::default();
 //! let bundle = ModelBundle::<Flex>::load("models/diffmac".as_ref(), &device, FloatDType::F32)?;
 //! let restorer = Restorer::new(&bundle, RestoreOptions::default())?;
-//! let face = image::open("face.png").unwrap().to_rgb32f();
-//! let restored = diffmac_restore::faces::restore_aligned(&restorer, &[face], None, 7, &mut Quiet)?;
+//! let faces = ["a.png", "b.png"].map(|f| image::open(f).unwrap().to_rgb32f());
+//! // One seed per face: each face comes out as it would restored alone.
+//! let seeds = ["a.png", "b.png"].map(|name| diffmac_restore::faces::face_seed(7, name));
+//! let restored =
+//!     diffmac_restore::faces::restore_aligned_seeded(&restorer, &faces, None, &seeds, &mut Quiet)?;
 //! # Ok::<(), diffmac_restore::RestoreError>(())
 //! ```
 
@@ -39,4 +43,4 @@ pub use bundle::{BundleConfig, ModelBundle};
 pub use error::{RestoreError, Result};
 pub use options::{ColorFix, RestoreOptions, SamplerKind};
 pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};
-pub use stage::{StageDenoiser, sample_stage};
+pub use stage::{StageDenoiser, sample_stage, sample_stage_per_item};

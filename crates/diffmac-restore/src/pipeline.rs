@@ -7,18 +7,20 @@
 //!
 //! [`Restorer::restore`] runs it on a batch of aligned faces and reports every intermediate
 //! result to an [`Observer`] (progress bars, debugging, and the test that checks the order).
+//! [`Restorer::restore_seeded`] gives each face its own seed, so that a face's result does
+//! not depend on the batch it is restored in.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use diffmac_ldm::ManifoldInput;
 use diffmac_mib::{Injection, InjectionKind};
-use diffmac_sampler::{Init, NoiseRng, Sampler, SpacedSchedule, Spacing};
+use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
 use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
-use crate::stage::sample_stage;
+use crate::stage::{sample_stage, sample_stage_per_item};
 
 /// One intermediate result of the pipeline, in Algorithm 1's order.
 #[derive(Debug)]
@@ -174,8 +176,8 @@ impl<'a, B: Backend> Restorer<'a, B> {
 
     /// Runs the DID pipeline on `lq` `[N, 3, S, S]` in [-1, 1], S the bundle's
     /// `image_size`. `reference` (`[1, D]`) replaces the identity of `X_D1` (Fig. 10).
-    /// `seed` overrides the options' seed for this batch (callers derive one per face so
-    /// that results do not depend on the batch a face is in).
+    /// Every draw of the batch comes from `seed` (one stream for the batch, so a face's
+    /// result depends on its batch; [`Restorer::restore_seeded`] avoids that).
     ///
     /// # Errors
     /// Wrong input shapes, or a failing stage.
@@ -184,6 +186,41 @@ impl<'a, B: Backend> Restorer<'a, B> {
         lq: Tensor<B, 4>,
         reference: Option<Tensor<B, 2>>,
         seed: u64,
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Restored<B>> {
+        self.run(lq, reference, Seeds::Shared(seed), observer)
+    }
+
+    /// As [`Restorer::restore`], with one seed per face: face i's draws come only from
+    /// `seeds[i]`, exactly as `restore` of that face alone with seed `seeds[i]` draws them,
+    /// so the batch gives what its faces give alone (up to the rounding of batched kernels)
+    /// and batching only changes speed. For a single face it is `restore`, bit for bit.
+    ///
+    /// # Errors
+    /// As [`Restorer::restore`], and [`RestoreError::InvalidOption`] unless there is one
+    /// seed per face.
+    pub fn restore_seeded(
+        &self,
+        lq: Tensor<B, 4>,
+        reference: Option<Tensor<B, 2>>,
+        seeds: &[u64],
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Restored<B>> {
+        let n = lq.dims()[0];
+        if seeds.len() != n {
+            return Err(RestoreError::InvalidOption(format!(
+                "{} seeds for a batch of {n} faces: give one seed per face",
+                seeds.len()
+            )));
+        }
+        self.run(lq, reference, Seeds::PerItem(seeds.to_vec()), observer)
+    }
+
+    fn run(
+        &self,
+        lq: Tensor<B, 4>,
+        reference: Option<Tensor<B, 2>>,
+        seeds: Seeds,
         observer: &mut dyn Observer<B>,
     ) -> Result<Restored<B>> {
         let b = self.bundle;
@@ -199,15 +236,15 @@ impl<'a, B: Backend> Restorer<'a, B> {
         let lq = lq.cast(dtype);
         let scale = b.vae.scaling_factor;
         // Posterior samples and injected noise come from their own stream; the samplers draw
-        // from `seed` and `seed + 1`.
-        let mut rng = NoiseRng::new(seed ^ 0x9E37_79B9_7F4A_7C15);
+        // from `seed` and `seed + 1` (per face with per-face seeds).
+        let mut rng = seeds.map(|s| s ^ 0x9E37_79B9_7F4A_7C15).noise();
 
         // Stage I (lines 1–12).
         let r = b.vae.moments(lq.clone());
         observer.event(&PipelineEvent::LqManifold(&r));
         let stage1 = &b.stage1;
-        let input1 = read_manifold(b.config.stage1.control_config.input, r.clone(), &mut rng);
-        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r, seed, observer)?;
+        let input1 = read_manifold(b.config.stage1.control_config.input, r.clone(), &mut rng)?;
+        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r, &seeds, observer)?;
         observer.event(&PipelineEvent::Stage1Latent(&z1));
         let x_d1 = b.vae.decode(z1 / scale).clamp(-1.0, 1.0);
         observer.event(&PipelineEvent::Stage1Image(&x_d1));
@@ -238,19 +275,19 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 observer.event(&PipelineEvent::Identity(&embedding));
                 Injection::Identity(embedding)
             }
-            InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)),
+            InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)?),
             InjectionKind::None => Injection::None,
         };
         let z = mib.forward(r.clone(), injection)?.z;
         observer.event(&PipelineEvent::Bottleneck(&z));
-        let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng);
+        let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng)?;
         let z2 = self.run_stage(
             2,
             stage2,
             &self.stage2,
             input2,
             &r,
-            seed.wrapping_add(1),
+            &seeds.map(|s| s.wrapping_add(1)),
             observer,
         )?;
         observer.event(&PipelineEvent::Stage2Latent(&z2));
@@ -274,30 +311,44 @@ impl<'a, B: Backend> Restorer<'a, B> {
         sampler: &Sampler,
         control_input: Tensor<B, 4>,
         start: &Tensor<B, 4>,
-        seed: u64,
+        seeds: &Seeds,
         observer: &mut dyn Observer<B>,
     ) -> Result<Tensor<B, 4>> {
         let b = self.bundle;
         let init = self.init(sampler, start, b.vae.scaling_factor, b.context.dtype())?;
         let total = init_steps(&init, sampler);
         let mut done = 0;
-        sample_stage(
-            &models.unet,
-            &models.control,
-            control_input,
-            b.context.clone(),
-            sampler,
-            init,
-            seed,
-            |_| {
-                done += 1;
-                observer.event(&PipelineEvent::Step {
-                    stage: number,
-                    done,
-                    total,
-                });
-            },
-        )
+        let on_step = |_: &StepInfo<'_, B, 4>| {
+            done += 1;
+            observer.event(&PipelineEvent::Step {
+                stage: number,
+                done,
+                total,
+            });
+        };
+        let (unet, control, context) = (&models.unet, &models.control, b.context.clone());
+        match seeds {
+            Seeds::Shared(seed) => sample_stage(
+                unet,
+                control,
+                control_input,
+                context,
+                sampler,
+                init,
+                *seed,
+                on_step,
+            ),
+            Seeds::PerItem(seeds) => sample_stage_per_item(
+                unet,
+                control,
+                control_input,
+                context,
+                sampler,
+                init,
+                seeds,
+                on_step,
+            ),
+        }
     }
 
     /// Where a stage starts: pure noise (strength 1), or the stage input's posterior mean
@@ -326,6 +377,30 @@ impl<'a, B: Backend> Restorer<'a, B> {
     }
 }
 
+/// Where a batch's draws come from: one seed for the batch, or one per face.
+enum Seeds {
+    Shared(u64),
+    PerItem(Vec<u64>),
+}
+
+impl Seeds {
+    /// The seeds of a derived stream: `f` of each seed.
+    fn map(&self, f: impl Fn(u64) -> u64) -> Self {
+        match self {
+            Self::Shared(seed) => Self::Shared(f(*seed)),
+            Self::PerItem(seeds) => Self::PerItem(seeds.iter().map(|&s| f(s)).collect()),
+        }
+    }
+
+    /// Noise drawn from these seeds.
+    fn noise(&self) -> BatchNoise {
+        match self {
+            Self::Shared(seed) => BatchNoise::shared(*seed),
+            Self::PerItem(seeds) => BatchNoise::per_item(seeds),
+        }
+    }
+}
+
 /// Number of steps a run from `init` takes.
 fn init_steps<B: Backend>(init: &Init<B, 4>, sampler: &Sampler) -> usize {
     match init {
@@ -338,17 +413,17 @@ fn init_steps<B: Backend>(init: &Init<B, 4>, sampler: &Sampler) -> usize {
 fn read_manifold<B: Backend>(
     input: ManifoldInput,
     moments: Tensor<B, 4>,
-    rng: &mut NoiseRng,
-) -> Tensor<B, 4> {
+    rng: &mut BatchNoise,
+) -> Result<Tensor<B, 4>> {
     let [n, c, h, w] = moments.dims();
     let noise = match input {
         ManifoldInput::Sample => {
             let device = moments.device();
-            Some(rng.gaussian::<B, 4>([n, c / 2, h, w], (&device, moments.dtype())))
+            Some(rng.gaussian::<B, 4>([n, c / 2, h, w], (&device, moments.dtype()))?)
         }
         _ => None,
     };
-    input.read(moments, noise)
+    Ok(input.read(moments, noise))
 }
 
 #[cfg(test)]

@@ -73,3 +73,23 @@ pub fn sample_stage<B: Backend>(
     let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
     Ok(sampler.sample(&mut denoiser, init, seed, on_step)?)
 }
+
+/// As [`sample_stage`], with one seed per batch item ([`Sampler::sample_per_item`]), so that
+/// an item's latent does not depend on the rest of its batch.
+///
+/// # Errors
+/// As [`sample_stage`], and unless there is one seed per batch item.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_stage_per_item<B: Backend>(
+    unet: &UNet2DConditionModel<B>,
+    control: &AdaInControl<B>,
+    control_input: Tensor<B, 4>,
+    context: Tensor<B, 3>,
+    sampler: &Sampler,
+    init: Init<B, 4>,
+    seeds: &[u64],
+    on_step: impl FnMut(&StepInfo<'_, B, 4>),
+) -> Result<Tensor<B, 4>> {
+    let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
+    Ok(sampler.sample_per_item(&mut denoiser, init, seeds, on_step)?)
+}

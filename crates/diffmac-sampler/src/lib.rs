@@ -18,7 +18,9 @@
 //! | the loop, start from noise or from a latent, callbacks | [`sampler`] |
 //!
 //! Schedule math is f64; tensors keep whatever dtype they arrive in. Randomness is drawn on
-//! the host from a seed ([`NoiseRng`]), so a run is reproducible across backends.
+//! the host from a seed ([`NoiseRng`]), so a run is reproducible across backends; with
+//! [`Sampler::sample_per_item`] each batch item has its own seed ([`BatchNoise`]), so its
+//! result does not depend on the batch it is in.
 //!
 //! ```
 //! use burn::backend::Flex;
@@ -55,7 +57,7 @@ pub use denoiser::{Condition, Denoiser};
 pub use error::{Result, SamplerError};
 pub use forward::{add_noise, velocity};
 pub use guidance::Guidance;
-pub use noise::NoiseRng;
+pub use noise::{BatchNoise, NoiseRng};
 pub use prediction::{AlphaBar, PredictionType, x0_from_eps};
 pub use respace::{SpacedSchedule, Spacing};
 pub use sampler::{Init, Method, Sampler, StepInfo, StepOutput};

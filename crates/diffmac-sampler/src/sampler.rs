@@ -9,7 +9,7 @@ use crate::ddpm::{VarianceType, ddpm_step};
 use crate::denoiser::Denoiser;
 use crate::error::{Result, SamplerError};
 use crate::guidance::Guidance;
-use crate::noise::NoiseRng;
+use crate::noise::BatchNoise;
 use crate::prediction::{PredictionType, check_noise, eps_from_x0};
 use crate::respace::{SpacedSchedule, Spacing};
 use crate::schedule::NoiseSchedule;
@@ -243,20 +243,71 @@ impl Sampler {
         }
     }
 
-    /// Runs the sampler and returns the final x₀ sample. Every random draw comes from `seed`,
-    /// so equal seeds give equal results. `on_step` sees each step's result.
+    /// Runs the sampler and returns the final x₀ sample. Every random draw comes from `seed`
+    /// (one stream for the whole batch), so equal seeds give equal results. `on_step` sees
+    /// each step's result.
     pub fn sample<B, const D: usize, M>(
         &self,
         model: &mut M,
         init: Init<B, D>,
         seed: u64,
+        on_step: impl FnMut(&StepInfo<'_, B, D>),
+    ) -> Result<Tensor<B, D>>
+    where
+        B: Backend,
+        M: Denoiser<B, D> + ?Sized,
+    {
+        self.run(model, init, BatchNoise::shared(seed), on_step)
+    }
+
+    /// As [`Sampler::sample`], with one seed per batch item: item i's draws come only from
+    /// `seeds[i]`, exactly as a batch-1 `sample` with that seed would draw them, so a batch
+    /// gives what its items give alone (up to the rounding of batched model kernels). With a
+    /// batch of one this is `sample` with `seeds[0]`, bit for bit.
+    ///
+    /// # Errors
+    /// [`SamplerError::BatchMismatch`] unless there is one seed per batch item, and those of
+    /// [`Sampler::sample`].
+    pub fn sample_per_item<B, const D: usize, M>(
+        &self,
+        model: &mut M,
+        init: Init<B, D>,
+        seeds: &[u64],
+        on_step: impl FnMut(&StepInfo<'_, B, D>),
+    ) -> Result<Tensor<B, D>>
+    where
+        B: Backend,
+        M: Denoiser<B, D> + ?Sized,
+    {
+        let batch = match &init {
+            Init::Noise { shape, .. } => shape.first().copied(),
+            Init::Latent { latent, .. } | Init::LatentAtTimestep { latent, .. } => {
+                latent.dims().first().copied()
+            }
+            Init::Noisy { x_t, .. } => x_t.dims().first().copied(),
+        }
+        .unwrap_or(0);
+        if batch != seeds.len() {
+            return Err(SamplerError::BatchMismatch {
+                what: "seeds",
+                batch,
+                got: seeds.len(),
+            });
+        }
+        self.run(model, init, BatchNoise::per_item(seeds), on_step)
+    }
+
+    fn run<B, const D: usize, M>(
+        &self,
+        model: &mut M,
+        init: Init<B, D>,
+        mut rng: BatchNoise,
         mut on_step: impl FnMut(&StepInfo<'_, B, D>),
     ) -> Result<Tensor<B, D>>
     where
         B: Backend,
         M: Denoiser<B, D> + ?Sized,
     {
-        let mut rng = NoiseRng::new(seed);
         let n = self.schedule.len();
         let check_steps = |steps: usize| {
             if steps == 0 {
@@ -275,27 +326,31 @@ impl Sampler {
             }
         };
         // Eq. 1 at kept step `steps − 1`, with the run's first noise draw.
-        let noised = |rng: &mut NoiseRng, latent: Tensor<B, D>, steps: usize| {
+        let noised = |rng: &mut BatchNoise, latent: Tensor<B, D>, steps: usize| {
             let a = self.schedule.alphas_cumprod()[steps - 1];
-            let noise = rng.gaussian_like(&latent);
-            latent.mul_scalar(a.sqrt()) + noise.mul_scalar((1.0 - a).sqrt())
+            let noise = rng.gaussian_like(&latent)?;
+            Ok::<_, SamplerError>(latent.mul_scalar(a.sqrt()) + noise.mul_scalar((1.0 - a).sqrt()))
         };
         let (mut x, total) = match init {
-            Init::Noise { shape, options } => (rng.gaussian(shape, options), n),
+            Init::Noise { shape, options } => (rng.gaussian(shape, options)?, n),
             Init::Latent { latent, steps } => {
                 let steps = check_steps(steps)?;
-                (noised(&mut rng, latent, steps), steps)
+                (noised(&mut rng, latent, steps)?, steps)
             }
             Init::LatentAtTimestep { latent, timestep } => {
                 let steps = self.schedule.index_at_or_below(timestep)? + 1;
-                (noised(&mut rng, latent, steps), steps)
+                (noised(&mut rng, latent, steps)?, steps)
             }
             Init::Noisy { x_t, steps } => (x_t, check_steps(steps)?),
         };
         for (done, index) in (0..total).rev().enumerate() {
             let timestep = self.schedule.timesteps()[index];
             let output = self.guidance.predict(model, x.clone(), timestep);
-            let noise = (index > 0 && self.needs_noise()).then(|| rng.gaussian_like(&x));
+            let noise = if index > 0 && self.needs_noise() {
+                Some(rng.gaussian_like(&x)?)
+            } else {
+                None
+            };
             let out = self.step(index, x, output, noise)?;
             on_step(&StepInfo {
                 step: done + 1,

@@ -515,3 +515,119 @@ fn a_latent_can_start_at_any_training_timestep() {
         "{err}"
     );
 }
+
+/// The step rules whose runs draw noise at every step (DDPM) or scaled by η (DDIM).
+fn noisy_samplers() -> Vec<Sampler> {
+    [Method::Ddpm(VarianceType::FixedSmall), Method::ddim(0.5)]
+        .into_iter()
+        .map(|method| {
+            Sampler::new(
+                Sampler::paper().schedule().clone(),
+                PredictionType::Epsilon,
+                method,
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// The starting points that draw noise, for a batch of `n` (latent item i is filled with i).
+fn starts(n: usize) -> Vec<Init<B, 4>> {
+    let latent: Tensor<B, 4> = Tensor::cat(
+        (0..n)
+            .map(|i| Tensor::full([1, 4, 8, 8], i as f64 * 0.5 - 0.25, &Default::default()))
+            .collect(),
+        0,
+    );
+    vec![
+        Init::Noise {
+            shape: [n, 4, 8, 8],
+            options: (&Default::default(), DType::F32).into(),
+        },
+        Init::Latent { latent, steps: 20 },
+    ]
+}
+
+/// One seed per item for a batch of one must be `sample` with that seed, bit for bit, so the
+/// per-item path changes nothing for single faces.
+#[test]
+fn per_item_seeds_for_a_batch_of_one_are_sample_bit_for_bit() {
+    for sampler in noisy_samplers() {
+        for (init_a, init_b) in starts(1).into_iter().zip(starts(1)) {
+            let mut model = |x: Tensor<B, 4>, _: usize| x.mul_scalar(0.2);
+            let shared = sampler.sample(&mut model, init_a, 41, |_| {}).unwrap();
+            let per_item = sampler
+                .sample_per_item(&mut model, init_b, &[41], |_| {})
+                .unwrap();
+            assert_eq!(values(shared), values(per_item), "{:?}", sampler.method());
+        }
+    }
+}
+
+/// A batch sampled with seeds [s0, s1, s2] equals its items sampled alone with those seeds
+/// (exactly here: the stand-in denoiser works element by element), and not what one shared
+/// stream gives.
+#[test]
+fn a_batch_with_per_item_seeds_equals_its_items_sampled_alone() {
+    let seeds = [7, 8, 7_000_000_001];
+    for sampler in noisy_samplers() {
+        for (i, (batch_init, shared_init)) in starts(3).into_iter().zip(starts(3)).enumerate() {
+            let mut model = |x: Tensor<B, 4>, _: usize| x.mul_scalar(0.2);
+            let batch = sampler
+                .sample_per_item(&mut model, batch_init, &seeds, |_| {})
+                .unwrap();
+            for (k, &seed) in seeds.iter().enumerate() {
+                let alone_init = starts(3).swap_remove(i);
+                let alone_init = match alone_init {
+                    Init::Noise { options, .. } => Init::Noise {
+                        shape: [1, 4, 8, 8],
+                        options,
+                    },
+                    Init::Latent { latent, steps } => Init::Latent {
+                        latent: latent.narrow(0, k, 1),
+                        steps,
+                    },
+                    _ => unreachable!(),
+                };
+                let alone = sampler
+                    .sample(&mut model, alone_init, seed, |_| {})
+                    .unwrap();
+                assert_eq!(
+                    values(batch.clone().narrow(0, k, 1)),
+                    values(alone),
+                    "{:?}, start {i}, item {k}",
+                    sampler.method()
+                );
+            }
+            let shared = sampler.sample(&mut model, shared_init, 7, |_| {}).unwrap();
+            assert!(
+                max_abs_err(
+                    &values(batch.narrow(0, 0, 1)),
+                    &values(shared.narrow(0, 0, 1))
+                ) > 1e-3
+            );
+        }
+    }
+}
+
+/// A seed count that differs from the batch is an error, not a silent reuse of streams.
+#[test]
+fn per_item_seeds_must_match_the_batch() {
+    let mut model = |x: Tensor<B, 4>, _: usize| x;
+    for init in starts(2) {
+        let err = Sampler::paper()
+            .sample_per_item(&mut model, init, &[1, 2, 3], |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SamplerError::BatchMismatch {
+                    batch: 2,
+                    got: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
