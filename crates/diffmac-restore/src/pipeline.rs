@@ -20,7 +20,7 @@ use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
-use crate::stage::{sample_stage, sample_stage_per_item};
+use crate::stage::sample_stage_with;
 
 /// One intermediate result of the pipeline, in Algorithm 1's order.
 #[derive(Debug)]
@@ -326,29 +326,16 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 total,
             });
         };
-        let (unet, control, context) = (&models.unet, &models.control, b.context.clone());
-        match seeds {
-            Seeds::Shared(seed) => sample_stage(
-                unet,
-                control,
-                control_input,
-                context,
-                sampler,
-                init,
-                *seed,
-                on_step,
-            ),
-            Seeds::PerItem(seeds) => sample_stage_per_item(
-                unet,
-                control,
-                control_input,
-                context,
-                sampler,
-                init,
-                seeds,
-                on_step,
-            ),
-        }
+        sample_stage_with(
+            &models.unet,
+            &models.control,
+            control_input,
+            b.context.clone(),
+            sampler,
+            init,
+            seeds.noise(),
+            on_step,
+        )
     }
 
     /// Where a stage starts: pure noise (strength 1), or the stage input's posterior mean

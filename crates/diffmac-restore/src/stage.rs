@@ -7,7 +7,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use diffmac_ldm::{AdaInControl, ControlModulation, UNet2DConditionModel};
-use diffmac_sampler::{Condition, Denoiser, Init, Sampler, StepInfo};
+use diffmac_sampler::{BatchNoise, Condition, Denoiser, Init, Sampler, StepInfo};
 
 use crate::error::Result;
 
@@ -70,26 +70,36 @@ pub fn sample_stage<B: Backend>(
     seed: u64,
     on_step: impl FnMut(&StepInfo<'_, B, 4>),
 ) -> Result<Tensor<B, 4>> {
-    let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
-    Ok(sampler.sample(&mut denoiser, init, seed, on_step)?)
+    let noise = BatchNoise::shared(seed);
+    sample_stage_with(
+        unet,
+        control,
+        control_input,
+        context,
+        sampler,
+        init,
+        noise,
+        on_step,
+    )
 }
 
-/// As [`sample_stage`], with one seed per batch item ([`Sampler::sample_per_item`]), so that
-/// an item's latent does not depend on the rest of its batch.
+/// As [`sample_stage`], drawing from `noise` ([`Sampler::sample_with`]): with
+/// [`BatchNoise::per_item`] each batch item has its own seed, so that an item's latent does not
+/// depend on the rest of its batch.
 ///
 /// # Errors
-/// As [`sample_stage`], and unless there is one seed per batch item.
+/// As [`sample_stage`], and unless per-item noise has one seed per batch item.
 #[allow(clippy::too_many_arguments)]
-pub fn sample_stage_per_item<B: Backend>(
+pub fn sample_stage_with<B: Backend>(
     unet: &UNet2DConditionModel<B>,
     control: &AdaInControl<B>,
     control_input: Tensor<B, 4>,
     context: Tensor<B, 3>,
     sampler: &Sampler,
     init: Init<B, 4>,
-    seeds: &[u64],
+    noise: BatchNoise,
     on_step: impl FnMut(&StepInfo<'_, B, 4>),
 ) -> Result<Tensor<B, 4>> {
     let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
-    Ok(sampler.sample_per_item(&mut denoiser, init, seeds, on_step)?)
+    Ok(sampler.sample_with(&mut denoiser, init, noise, on_step)?)
 }

@@ -257,7 +257,7 @@ impl Sampler {
         B: Backend,
         M: Denoiser<B, D> + ?Sized,
     {
-        self.run(model, init, BatchNoise::shared(seed), on_step)
+        self.sample_with(model, init, BatchNoise::shared(seed), on_step)
     }
 
     /// As [`Sampler::sample`], with one seed per batch item: item i's draws come only from
@@ -294,10 +294,16 @@ impl Sampler {
                 got: seeds.len(),
             });
         }
-        self.run(model, init, BatchNoise::per_item(seeds), on_step)
+        self.sample_with(model, init, BatchNoise::per_item(seeds), on_step)
     }
 
-    fn run<B, const D: usize, M>(
+    /// As [`Sampler::sample`], drawing from `rng`: [`BatchNoise::shared`] is `sample`,
+    /// [`BatchNoise::per_item`] is `sample_per_item` (whose batch is then checked at the first
+    /// draw).
+    ///
+    /// # Errors
+    /// Those of [`Sampler::sample_per_item`].
+    pub fn sample_with<B, const D: usize, M>(
         &self,
         model: &mut M,
         init: Init<B, D>,
