@@ -16,6 +16,28 @@ pub fn init_logging(verbose: bool) {
         .init();
 }
 
+/// On a `cuda` build whose kernel cache is still empty, says on stderr why the first run is
+/// slow: burn-cuda compiles and autotunes every kernel the first time it needs it (many
+/// minutes for full-size models) and keeps them in `diffmac::backend::kernel_cache_dir` for
+/// later runs. Silent on CPU builds and once the cache holds anything.
+pub fn note_gpu_first_run() {
+    if !cfg!(feature = "cuda") {
+        return;
+    }
+    let Some(dir) = diffmac::backend::kernel_cache_dir() else {
+        return;
+    };
+    let empty = std::fs::read_dir(&dir).map_or(true, |mut entries| entries.next().is_none());
+    if empty {
+        eprintln!(
+            "note: first GPU run with this kernel cache: kernels are compiled and autotuned as \
+             they are first needed (many minutes for full-size models) and kept in {} for later \
+             runs",
+            dir.display()
+        );
+    }
+}
+
 /// A progress bar on stderr for `len` items; hidden when `quiet` or when stderr is no terminal.
 pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
     if quiet {

@@ -28,7 +28,7 @@ use diffmac::train::config::OptimizerConfig;
 use diffmac::train::optimizer::{AdamW, Gradients};
 use diffmac::train::step::stage1_loss;
 use diffmac::train::trainable::Trainable;
-use diffmac_cli::{exit_code, init_logging};
+use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
 use serde::Serialize;
 
 type B = DefaultBackend;
@@ -114,6 +114,7 @@ struct Report<'a> {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
+    note_gpu_first_run();
     exit_code(run(&args).map(|()| true))
 }
 

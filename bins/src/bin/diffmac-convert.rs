@@ -14,7 +14,7 @@ use diffmac::restore::ModelBundle;
 use diffmac::restore::bundle::convert::{ConvertOptions, convert_sd, merge_checkpoint};
 use diffmac::restore::bundle::load::IDENTITY_KINDS;
 use diffmac::restore::bundle::write_tiny_bundle;
-use diffmac_cli::{exit_code, init_logging};
+use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
 
 type B = DefaultBackend;
 
@@ -92,6 +92,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
+    note_gpu_first_run();
     exit_code(run(args.command).map(|()| true))
 }
 

@@ -28,7 +28,7 @@ use diffmac::eval::{
 };
 use diffmac::face::{DetectorConfig, Mtcnn};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
-use diffmac_cli::{exit_code, init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
 use rayon::prelude::*;
 
 /// Score restored faces with the metrics of DiffMAC's tables (basicsr conventions).
@@ -128,6 +128,7 @@ const DEFAULT_ID_WEIGHTS: &str = "weights/identity/dlib_resnet_v1.safetensors";
 fn main() -> ExitCode {
     let mut args = Args::parse();
     init_logging(args.verbose);
+    note_gpu_first_run();
     if args.id_weights.is_none() && Path::new(DEFAULT_ID_WEIGHTS).is_file() {
         args.id_weights = Some(PathBuf::from(DEFAULT_ID_WEIGHTS));
     }

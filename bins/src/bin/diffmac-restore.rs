@@ -25,7 +25,7 @@ use diffmac::restore::{
     ColorFix, ModelBundle, Observer, PipelineEvent, RestoreOptions, Restorer, SamplerKind,
     bundle::resolve_model_dir,
 };
-use diffmac_cli::{exit_code, init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
 use image::Rgb32FImage;
 use indicatif::{MultiProgress, ProgressBar};
 
@@ -155,6 +155,7 @@ enum PrecisionArg {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
+    note_gpu_first_run();
     exit_code(run(&args))
 }
 

@@ -11,7 +11,7 @@ use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::train::trainer::describe_models;
 use diffmac::train::{Autodiff, Event, Preset, Stage, TrainConfig, TrainError, TrainOptions};
-use diffmac_cli::{init_logging, progress_bar};
+use diffmac_cli::{init_logging, note_gpu_first_run, progress_bar};
 
 /// Train DiffMAC (Stage I: AdaIN-controlled Stable Diffusion; Stage II: MIB with identity
 /// injection) on a folder of HQ faces. Settings come from a preset (`paper`: §4.1.1 of the
@@ -20,7 +20,8 @@ use diffmac_cli::{init_logging, progress_bar};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    override_usage = "diffmac-train --output RUN_DIR [--config FILE] [--preset paper|tiny] [--stage 1|2] [--data DIR] [--steps N] [--seed N] [--resume] [OPTIONS]",
+    override_usage = "diffmac-train --output RUN_DIR [--config FILE] [--preset paper|tiny] [--stage 1|2] [--data DIR] [--steps N] [--seed N] [--resume] [OPTIONS]\n       \
+                      diffmac-train --run-orchestrator PORT",
     after_help = "Example: diffmac-train --preset tiny --data examples/faces --output out/run-tiny --steps 20\n\
                   Guide: docs/training.md"
 )]
@@ -30,7 +31,7 @@ struct Args {
         long,
         short,
         visible_alias = "out",
-        required_unless_present = "print_config"
+        required_unless_present_any = ["print_config", "run_orchestrator"]
     )]
     output: Option<PathBuf>,
     /// JSON config; only the fields it names change the preset.
@@ -73,6 +74,29 @@ struct Args {
     /// otherwise (needs the `ddp` feature for N > 1; docs/training.md "Several GPUs").
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     devices: u16,
+    /// Multi-node run (feature `ddp`): number of nodes, each a process with `--devices` devices
+    /// (the same count on every node) and the same data, config and seed. Needs all of
+    /// --nodes, --node, --orchestrator, --node-address and --data-port.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    nodes: Option<u16>,
+    /// Multi-node: this node's index, 0..N; node 0 writes the run folder.
+    #[arg(long)]
+    node: Option<u16>,
+    /// Multi-node: the global orchestrator (`--run-orchestrator PORT` on some host),
+    /// ws://HOST:PORT.
+    #[arg(long, value_name = "ws://HOST:PORT")]
+    orchestrator: Option<String>,
+    /// Multi-node: where the other nodes reach this node's data service,
+    /// ws://THIS_HOST:DATA_PORT.
+    #[arg(long, value_name = "ws://HOST:PORT")]
+    node_address: Option<String>,
+    /// Multi-node: the port this node's data service listens on (all interfaces).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    data_port: Option<u16>,
+    /// Run only the global orchestrator of a multi-node run on PORT (all interfaces) until
+    /// Ctrl-C or SIGTERM; start it once, before or after the nodes (feature `ddp`).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    run_orchestrator: Option<u16>,
 }
 
 /// A failure and its exit code.
@@ -84,6 +108,7 @@ struct Failure {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
+    note_gpu_first_run();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -118,13 +143,95 @@ fn devices(n: u16) -> Result<Vec<burn::tensor::Device<DefaultBackend>>, Failure>
         .collect())
 }
 
-/// Trains on one device, or data-parallel on several (feature `ddp`).
+/// This node's place in a multi-node run (`--nodes` …; feature `ddp`).
+#[cfg(feature = "ddp")]
+type Nodes = Option<diffmac_train::ddp::NodeSetup>;
+/// Without the `ddp` feature there is no multi-node run.
+#[cfg(not(feature = "ddp"))]
+type Nodes = Option<std::convert::Infallible>;
+
+/// The multi-node flags: all or none, checked.
+fn nodes(args: &Args) -> Result<Nodes, Failure> {
+    #[cfg(feature = "ddp")]
+    {
+        diffmac_train::ddp::NodeSetup::from_parts(
+            args.nodes.map(usize::from),
+            args.node.map(usize::from),
+            args.orchestrator.clone(),
+            args.node_address.clone(),
+            args.data_port,
+        )
+        .map_err(|e| {
+            usage(format!(
+                "{e} (flags --nodes, --node, --orchestrator, --node-address, --data-port)"
+            ))
+        })
+    }
+    #[cfg(not(feature = "ddp"))]
+    {
+        let any = args.nodes.is_some()
+            || args.node.is_some()
+            || args.orchestrator.is_some()
+            || args.node_address.is_some()
+            || args.data_port.is_some();
+        if any {
+            return Err(usage(
+                "multi-node training (--nodes ...) needs a build with the `ddp` feature \
+                 (cargo build --release -p diffmac-cli --features ddp)",
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// Whether this process is a node other than node 0 of a multi-node run.
+#[cfg(feature = "ddp")]
+fn is_follower(nodes: &Nodes) -> bool {
+    nodes.as_ref().is_some_and(|n| n.node != 0)
+}
+#[cfg(not(feature = "ddp"))]
+fn is_follower(_: &Nodes) -> bool {
+    false
+}
+
+/// `--run-orchestrator PORT`: the global orchestrator of multi-node runs, until killed.
+fn orchestrator(port: u16) -> Result<(), Failure> {
+    #[cfg(feature = "ddp")]
+    {
+        eprintln!("multi-node orchestrator on port {port} (all interfaces); Ctrl-C stops it");
+        diffmac_train::ddp::run_orchestrator(port).map_err(|e| Failure {
+            usage: false,
+            message: e.to_string(),
+        })
+    }
+    #[cfg(not(feature = "ddp"))]
+    {
+        let _ = port;
+        Err(usage(
+            "--run-orchestrator needs a build with the `ddp` feature \
+             (cargo build --release -p diffmac-cli --features ddp)",
+        ))
+    }
+}
+
+/// Trains on one device, data-parallel on several, or as one node of several (feature `ddp`).
 fn train_on(
     config: TrainConfig,
     options: &TrainOptions,
     devices: &[burn::tensor::Device<DefaultBackend>],
+    nodes: &Nodes,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<diffmac::train::TrainSummary, TrainError> {
+    #[cfg(feature = "ddp")]
+    if let Some(setup) = nodes {
+        return diffmac_train::ddp::train_multi_node::<Autodiff<DefaultBackend>>(
+            config, options, devices, setup, on_event,
+        );
+    }
+    #[cfg(not(feature = "ddp"))]
+    if let Some(never) = nodes {
+        match *never {}
+    }
     #[cfg(feature = "ddp")]
     if devices.len() > 1 {
         return diffmac_train::ddp::train_data_parallel::<Autodiff<DefaultBackend>>(
@@ -167,6 +274,10 @@ fn config(args: &Args) -> Result<TrainConfig, Failure> {
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
+    if let Some(port) = args.run_orchestrator {
+        return orchestrator(port);
+    }
+    let nodes = nodes(args)?;
     let config = config(args)?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config).map_err(usage)?);
@@ -181,43 +292,51 @@ fn run(args: &Args) -> Result<(), Failure> {
         describe_models(&config.model.source),
         config.data.hq_dir.display()
     );
-    let bar = progress_bar(config.total_steps() as u64, args.quiet);
+    // Only node 0 hears the events and writes.
+    let follower = is_follower(&nodes);
+    let bar = progress_bar(config.total_steps() as u64, args.quiet || follower);
     let options = TrainOptions {
         run_dir: output.clone(),
         resume: args.resume,
     };
     let mut started = false;
     let devices = devices(args.devices)?;
-    let result = train_on(config, &options, &devices, &mut |event| match event {
-        Event::Start {
-            first_step,
-            total,
-            trainable_parameters,
-        } => {
-            started = true;
-            bar.set_length(total as u64);
-            bar.set_position(first_step as u64);
-            bar.reset_eta();
-            tracing::info!(
-                "training steps {}..={total}, {trainable_parameters} trainable parameters",
-                first_step + 1
-            );
-        }
-        Event::Cache { done, total } => {
-            bar.set_message(format!("X_D1 cache {done}/{total}"));
-        }
-        Event::Step(r) => {
-            bar.set_position(r.step as u64);
-            bar.set_message(format!(
-                "loss {:.4}  {:.2} it/s",
-                r.loss,
-                1.0 / r.step_seconds.max(1e-9)
-            ));
-        }
-        Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
-        Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
-        _ => {}
-    });
+    let result = train_on(
+        config,
+        &options,
+        &devices,
+        &nodes,
+        &mut |event| match event {
+            Event::Start {
+                first_step,
+                total,
+                trainable_parameters,
+            } => {
+                started = true;
+                bar.set_length(total as u64);
+                bar.set_position(first_step as u64);
+                bar.reset_eta();
+                tracing::info!(
+                    "training steps {}..={total}, {trainable_parameters} trainable parameters",
+                    first_step + 1
+                );
+            }
+            Event::Cache { done, total } => {
+                bar.set_message(format!("X_D1 cache {done}/{total}"));
+            }
+            Event::Step(r) => {
+                bar.set_position(r.step as u64);
+                bar.set_message(format!(
+                    "loss {:.4}  {:.2} it/s",
+                    r.loss,
+                    1.0 / r.step_seconds.max(1e-9)
+                ));
+            }
+            Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
+            Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
+            _ => {}
+        },
+    );
     bar.finish_and_clear();
     match result {
         Ok(summary) => {
@@ -228,9 +347,10 @@ fn run(args: &Args) -> Result<(), Failure> {
                     summary
                         .last_loss
                         .map_or_else(|| "-".to_string(), |l| format!("{l:.4}")),
-                    summary
-                        .checkpoint
-                        .map_or_else(|| "-".to_string(), |p| p.display().to_string())
+                    summary.checkpoint.map_or_else(
+                        || if follower { "written by node 0" } else { "-" }.to_string(),
+                        |p| p.display().to_string()
+                    )
                 );
             }
             Ok(())
