@@ -16,7 +16,8 @@
 # nvidia-smi while each part runs.
 # Compiled kernels and autotune results (minutes of work on a fresh machine) are kept in
 # KERNEL_CACHE (default target/kernel-cache); KERNEL_CACHE_IN=FILE.tar.xz unpacks an earlier
-# run's cache first and PACK_CACHE=1 packs this one into OUT/kernel-cache.tar.xz.
+# run's cache first and PACK_CACHE=1 packs this one into OUT/kernel-cache.tar.xz. A warm-up run
+# that only fills the cache: BENCH_ARGS="--warmup 1 --repeats 1" RESTORE_REPEATS=1 PACK_CACHE=1.
 # OUT gets summary.txt, log.txt, kernels.log (each kernel compiled and autotuned),
 # diffmac.json, torch.json, train_metrics.jsonl and the packed cache: at most 7 files.
 set -uo pipefail
@@ -67,7 +68,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 
 if wants diffmac; then
     run_part diffmac "${DIFFMAC_TIMEOUT:-1800}" "$BIN_DIR/diffmac-bench" --preset "$PRESET" \
-        --precision "$PRECISION" --only "$ITEMS" --restore-repeats 2 --json "$OUT/diffmac.json"
+        --precision "$PRECISION" --only "$ITEMS" --restore-repeats "${RESTORE_REPEATS:-2}" --json "$OUT/diffmac.json" \
+        ${BENCH_ARGS:-}
 fi
 if wants torch; then
     run_part torch "${TORCH_TIMEOUT:-600}" bash -c "python3 scripts/reference/torch_bench.py \
