@@ -157,22 +157,80 @@ pub fn write_tiny_bundle<B: Backend>(
     Ok(config)
 }
 
-/// Adds N(0, `std`²) noise to every trainable parameter of `module` (frozen statistics stay).
+/// Adds N(0, `std`²) noise to every float parameter of `module` except the bottleneck's
+/// frozen QC statistics (`qc_mean`, `qc_std`), which must stay the statistics they are.
+///
+/// The frozen ones are found by name: outside an autodiff backend every parameter reports
+/// `is_require_grad() == false`, so that flag cannot tell them apart here.
 pub(crate) fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
-    struct Noise(f64);
+    const FROZEN: [&str; 2] = ["qc_mean", "qc_std"];
+    struct Noise {
+        std: f64,
+        path: Vec<String>,
+    }
     impl<B: Backend> ModuleMapper<B> for Noise {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            if !param.is_require_grad() {
+            if self.path.last().is_some_and(|name| FROZEN.contains(&name.as_str())) {
                 return param;
             }
             let (id, tensor, mapper) = param.consume();
             let noise = Tensor::random(
                 tensor.shape(),
-                Distribution::Normal(0.0, self.0),
-                &tensor.device(),
+                Distribution::Normal(0.0, self.std),
+                (&tensor.device(), tensor.dtype()),
             );
             Param::from_mapped_value(id, tensor + noise, mapper)
         }
     }
-    module.map(&mut Noise(std))
+    module.map(&mut Noise {
+        std,
+        path: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().into_vec().unwrap()
+    }
+
+    /// On a plain (non-autodiff) backend too: the zero-initialised γ/β convolutions get
+    /// random weights, and the bottleneck's QC statistics stay as given.
+    #[test]
+    fn randomized_moves_trainable_weights_and_keeps_qc_statistics() {
+        let device = Default::default();
+        let unet = UNet2DConditionModel::<Flex>::load(
+            &UNetConfig::from_json(TINY_UNET).unwrap(),
+            &VarBuilder::random(&device, FloatDType::F32),
+        )
+        .unwrap();
+        let control = ControlConfig::for_unet(&unet).init::<Flex>(&device);
+        assert!(values(control.gamma[0].weight.val()).iter().all(|&v| v == 0.0));
+        let control = randomized(control, 0.05);
+        for conv in control.gamma.iter().chain(&control.beta) {
+            assert!(values(conv.weight.val()).iter().any(|&v| v != 0.0));
+        }
+
+        let stats = QcStats {
+            mean: vec![0.5; 8],
+            std: vec![2.0; 8],
+            count: 0,
+            images: 0,
+        };
+        let mib = MibConfig::default().init::<Flex>(&stats, &device).unwrap();
+        let before = values(mib.filter.conv.weight.val());
+        let mib = randomized(mib, 0.1);
+        assert_eq!(values(mib.qc_mean.val()), vec![0.5; 8]);
+        assert_eq!(values(mib.qc_std.val()), vec![2.0; 8]);
+        assert_ne!(values(mib.filter.conv.weight.val()), before);
+    }
 }
