@@ -228,7 +228,8 @@ fn usage_errors_exit_2_with_a_clear_message() {
     );
 }
 
-/// A tiny run of both training stages merges into a tiny bundle, which then restores.
+/// A tiny run of both training stages merges into a tiny bundle, which then restores; so does
+/// a 2AdaIN Stage II merged over it.
 #[test]
 fn trained_stages_merge_into_a_bundle_that_restores() {
     let work = tempfile::tempdir().unwrap();
@@ -301,6 +302,90 @@ fn trained_stages_merge_into_a_bundle_that_restores() {
     ]);
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(dims(&out.join("restored_faces/astronaut.png")), (512, 512));
+
+    // Table 3's 2AdaIN Stage II (no bottleneck) replaces it, and the bundle still restores.
+    let run3 = work.path().join("run3");
+    std::fs::write(
+        &config,
+        r#"{"stage": 2, "stage2": {"sampler_steps": 2, "variant": "two_adain"}}"#,
+    )
+    .unwrap();
+    train(&[
+        "--preset",
+        "tiny",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data,
+        "--stage1-checkpoint",
+        stage1.join(latest.trim()).to_str().unwrap(),
+        "--output",
+        run3.to_str().unwrap(),
+        "--steps",
+        "2",
+        "-q",
+    ]);
+    let checkpoints = run3.join("checkpoints");
+    let latest3 = std::fs::read_to_string(checkpoints.join("latest")).unwrap();
+    assert!(
+        !checkpoints
+            .join(latest3.trim())
+            .join("mib.safetensors")
+            .exists()
+    );
+    let out = convert(&[
+        "merge",
+        "--model",
+        &model,
+        "--checkpoint",
+        checkpoints.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&model).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bundle["stage2_variant"], "two_adain");
+    assert!(bundle["mib"].is_null());
+    let check = convert(&["check", "--model", &model]);
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        report.contains("stage II: true (2AdaIN"),
+        "{report}{}",
+        stderr(&check)
+    );
+    let out2 = work.path().join("out2");
+    let restored = restore(&[
+        "--model",
+        &model,
+        "--input",
+        faces.join("astronaut.png").to_str().unwrap(),
+        "--output",
+        out2.to_str().unwrap(),
+        "--aligned",
+        "--steps",
+        "2",
+        "--quiet",
+    ]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_eq!(dims(&out2.join("restored_faces/astronaut.png")), (512, 512));
+    // Without a bottleneck there is no identity for a reference face to replace.
+    let out3 = work.path().join("out3");
+    let refused = restore(&[
+        "--model",
+        &model,
+        "--input",
+        faces.join("astronaut.png").to_str().unwrap(),
+        "--output",
+        out3.to_str().unwrap(),
+        "--aligned",
+        "--reference",
+        faces.join("obama.jpg").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("2AdaIN"), "{}", stderr(&refused));
+    assert!(!out3.join("restored_faces").exists());
 }
 
 /// Largest difference of any pixel value (8 bits) between two images of one size.

@@ -13,7 +13,7 @@ use diffmac::backend::{DefaultBackend, default_device};
 use diffmac::restore::ModelBundle;
 use diffmac::restore::bundle::convert::{ConvertOptions, convert_sd, merge_checkpoint};
 use diffmac::restore::bundle::load::IDENTITY_KINDS;
-use diffmac::restore::bundle::write_tiny_bundle;
+use diffmac::restore::bundle::{BundleConfig, Stage2Variant, write_tiny_bundle};
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
 
 type B = DefaultBackend;
@@ -149,21 +149,23 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let config = merge_checkpoint::<B>(&model, &checkpoint, stage, &device)?;
             eprintln!(
-                "merged {} into {} (stage I trained: {}, stage II trained: {})",
+                "merged {} into {} (stage I trained: {}, stage II trained: {}){}",
                 checkpoint.display(),
                 model.display(),
                 config.stage1.trained,
-                config.stage2.as_ref().is_some_and(|s| s.trained)
+                config.stage2.as_ref().is_some_and(|s| s.trained),
+                two_adain_note(&config)
             );
         }
         Command::Check { model } => {
             let bundle = ModelBundle::<B>::load(&model, &device, FloatDType::F32)?;
             let c = &bundle.config;
             println!(
-                "{}: OK ({} px, stage II: {}, identity: {}, random weights: {}, stages trained: {}/{})",
+                "{}: OK ({} px, stage II: {}{}, identity: {}, random weights: {}, stages trained: {}/{})",
                 model.display(),
                 c.image_size,
                 c.stage2.is_some(),
+                two_adain_note(c),
                 c.identity.as_ref().map_or("none", |i| i.kind.as_str()),
                 c.random_weights,
                 c.stage1.trained,
@@ -172,4 +174,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Says when the bundle's Stage II is 2AdaIN, which has no bottleneck (a merge drops it).
+fn two_adain_note(config: &BundleConfig) -> &'static str {
+    if config.stage2.is_some() && config.stage2_variant == Stage2Variant::TwoAdain {
+        " (2AdaIN: no bottleneck)"
+    } else {
+        ""
+    }
 }

@@ -257,6 +257,16 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         args.precision
     );
     let restorer = Restorer::new(&bundle, options)?;
+    if args.reference.is_some()
+        && !args.stage1_only
+        && bundle.stage2.is_some()
+        && bundle.mib.is_none()
+    {
+        bail!(
+            "--reference: this model's Stage II has no bottleneck (2AdaIN), so there is no \
+             identity to replace"
+        );
+    }
     let reference = match &args.reference {
         Some(path) => {
             let face = load_image(path, args.max_pixels)?.image;

@@ -60,7 +60,8 @@ pub struct RestoreOptions {
     /// Stop after Stage I (`X_D1`).
     pub stage1_only: bool,
     /// What the bottleneck injects; `None` takes the bundle's setting (identity for the
-    /// paper's model). Table 3's ablations: noise, none.
+    /// paper's model). Table 3's ablations: noise, none. Must stay `None` for a 2AdaIN
+    /// model, which has no bottleneck (a set value is refused rather than ignored).
     pub injection: Option<InjectionKind>,
     /// Starting noise level in (0, 1]: 1 starts each stage from pure noise (the paper);
     /// smaller values start from the stage's input latent noised to that fraction of the

@@ -5,6 +5,9 @@
 //! X_D1 ─E→ R ─MIB(F_ID(X_D1))→ Z ─DiagonalGaussian→ control₂ ─50-step spaced DDPM→ z̃₀² ─D→ X_D2
 //! ```
 //!
+//! A 2AdaIN bundle ([`Stage2Variant::TwoAdain`], Table 3) has no bottleneck: its Stage II
+//! control reads `R = E(X_D1)` itself, as `diffmac-train` trained it, and nothing is injected.
+//!
 //! [`Restorer::restore`] runs it on a batch of aligned faces and reports every intermediate
 //! result to an [`Observer`] (progress bars, debugging, and the test that checks the order).
 //! [`Restorer::restore_seeded`] gives each face its own seed, so that a face's result does
@@ -16,7 +19,7 @@ use diffmac_ldm::ManifoldInput;
 use diffmac_mib::{Injection, InjectionKind};
 use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
-use crate::bundle::{ModelBundle, StageModels};
+use crate::bundle::{ModelBundle, Stage2Variant, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
@@ -43,8 +46,10 @@ pub enum PipelineEvent<'a, B: Backend> {
     /// Line 16: `R = E(X_D1)` (8 channels).
     D1Manifold(&'a Tensor<B, 4>),
     /// Line 18: the identity embedding fed to the bottleneck (of `X_D1`, or the reference).
+    /// Only with identity injection, so never for a 2AdaIN model.
     Identity(&'a Tensor<B, 2>),
-    /// Line 21: the bottleneck's `Z` (8 channels).
+    /// Line 21: the bottleneck's `Z` (8 channels). Not sent for a 2AdaIN model, which has no
+    /// bottleneck (its Stage II control reads the `D1Manifold` tensor).
     Bottleneck(&'a Tensor<B, 4>),
     /// Line 31: Stage II's final latent `z̃₀²`.
     Stage2Latent(&'a Tensor<B, 4>),
@@ -100,7 +105,10 @@ impl<'a, B: Backend> Restorer<'a, B> {
     ///
     /// # Errors
     /// [`RestoreError::InvalidOption`] for options out of range or not offered by the
-    /// bundle (Stage II of a Stage I-only bundle, identity injection without an encoder).
+    /// bundle (Stage II of a Stage I-only bundle, identity injection without an encoder, any
+    /// `injection` for a 2AdaIN model, whose Stage II injects nothing); a bundle whose loaded
+    /// modules disagree with its config (a bottleneck loaded or missing against its
+    /// `stage2_variant`).
     pub fn new(bundle: &'a ModelBundle<B>, options: RestoreOptions) -> Result<Self> {
         options.check()?;
         if !options.stage1_only {
@@ -109,7 +117,30 @@ impl<'a, B: Backend> Restorer<'a, B> {
                     "this model has no Stage II; restore with Stage I only".into(),
                 ));
             }
-            if Self::injection_kind(bundle, &options) == InjectionKind::Identity
+            if (bundle.config.stage2_variant == Stage2Variant::Mib) != bundle.mib.is_some() {
+                return Err(RestoreError::Bundle {
+                    path: bundle.dir.clone(),
+                    message: format!(
+                        "Stage II is {:?} but its bottleneck is {}",
+                        bundle.config.stage2_variant,
+                        if bundle.mib.is_some() {
+                            "loaded"
+                        } else {
+                            "missing"
+                        }
+                    ),
+                });
+            }
+            if bundle.mib.is_none() {
+                // 2AdaIN: no bottleneck, so nothing to inject and no identity encoder needed.
+                if let Some(kind) = options.injection {
+                    return Err(RestoreError::InvalidOption(format!(
+                        "injection {}: this model's Stage II is 2AdaIN, without a \
+                         bottleneck, and injects nothing",
+                        format!("{kind:?}").to_lowercase()
+                    )));
+                }
+            } else if Self::injection_kind(bundle, &options) == InjectionKind::Identity
                 && bundle.identity.is_none()
             {
                 return Err(RestoreError::InvalidOption(
@@ -180,7 +211,8 @@ impl<'a, B: Backend> Restorer<'a, B> {
     /// result depends on its batch; [`Restorer::restore_seeded`] avoids that).
     ///
     /// # Errors
-    /// Wrong input shapes, or a failing stage.
+    /// Wrong input shapes, a failing stage, or a `reference` for a 2AdaIN model's Stage II
+    /// (it injects no identity, so the reference would silently change nothing).
     pub fn restore(
         &self,
         lq: Tensor<B, 4>,
@@ -232,6 +264,14 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 [n, c, h, w]
             )));
         }
+        if reference.is_some() && b.mib.is_none() && !self.options.stage1_only {
+            // Checked before any sampling: the reference would change nothing.
+            return Err(RestoreError::InvalidOption(
+                "a reference identity: this model's Stage II is 2AdaIN, without a \
+                 bottleneck, and injects no identity"
+                    .into(),
+            ));
+        }
         let dtype = b.context.dtype();
         let lq = lq.cast(dtype);
         let scale = b.vae.scaling_factor;
@@ -257,11 +297,17 @@ impl<'a, B: Backend> Restorer<'a, B> {
         }
 
         // Stage II (lines 13–32).
-        let (Some(stage2), Some(mib), Some(stage2_config)) = (&b.stage2, &b.mib, &b.config.stage2)
-        else {
+        let (Some(stage2), Some(stage2_config)) = (&b.stage2, &b.config.stage2) else {
             return Err(RestoreError::InvalidOption(
                 "this model has no Stage II; restore with Stage I only".into(),
             ));
+        };
+        let Some(mib) = &b.mib else {
+            // 2AdaIN: the control reads R = E(X_D1) as diffmac-train's 2AdaIN step does.
+            let r = b.vae.moments(x_d1.clone());
+            observer.event(&PipelineEvent::D1Manifold(&r));
+            let input2 = read_manifold(stage2_config.control_config.input, r.clone(), &mut rng)?;
+            return self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer);
         };
         let r = b.vae.moments(x_d1.clone());
         observer.event(&PipelineEvent::D1Manifold(&r));
@@ -281,17 +327,34 @@ impl<'a, B: Backend> Restorer<'a, B> {
         let z = mib.forward(r.clone(), injection)?.z;
         observer.event(&PipelineEvent::Bottleneck(&z));
         let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng)?;
+        self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer)
+    }
+
+    /// Stage II from its control input on (lines 24–32), and both stages' colour fix.
+    /// `r = E(X_D1)` is where a stage of strength below 1 starts.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_stage2(
+        &self,
+        stage2: &StageModels<B>,
+        input2: Tensor<B, 4>,
+        r: &Tensor<B, 4>,
+        seeds: &Seeds,
+        x_d1: Tensor<B, 4>,
+        lq: Tensor<B, 4>,
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Restored<B>> {
+        let scale = self.bundle.vae.scaling_factor;
         let z2 = self.run_stage(
             2,
             stage2,
             &self.stage2,
             input2,
-            &r,
+            r,
             &seeds.map(|s| s.wrapping_add(1)),
             observer,
         )?;
         observer.event(&PipelineEvent::Stage2Latent(&z2));
-        let x_d2 = b.vae.decode(z2 / scale).clamp(-1.0, 1.0);
+        let x_d2 = self.bundle.vae.decode(z2 / scale).clamp(-1.0, 1.0);
         observer.event(&PipelineEvent::Stage2Image(&x_d2));
         let fix = self.options.color_fix;
         Ok(Restored {

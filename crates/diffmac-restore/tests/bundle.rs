@@ -157,3 +157,159 @@ fn an_in_memory_random_bundle_runs_the_pipeline() {
     let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
     assert_eq!(out.output().dims(), [1, 3, 64, 64]);
 }
+
+/// A fake diffmac-train Stage II checkpoint folder: a trained (random) control and a
+/// `state.json` whose run config names `variant`, plus `mib` when given.
+fn stage2_checkpoint(
+    config: &BundleConfig,
+    variant: &str,
+    mib: Option<&diffmac_mib::MibConfig>,
+) -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<String, Vec<f32>>,
+) {
+    use burn::tensor::{Distribution, Tensor};
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut control = config
+        .stage2
+        .as_ref()
+        .unwrap()
+        .control_config
+        .init::<B>(&device);
+    // Non-zero γ so that the merged control is told from the bundle's zero ones.
+    let shape = control.gamma[0].weight.val().shape();
+    control.gamma[0].weight = burn::module::Param::from_tensor(Tensor::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    ));
+    save_module(&control, dir.path().join("control.safetensors")).unwrap();
+    let mut state = serde_json::json!({"stage": 2, "config": {"stage2": {"variant": variant}}});
+    if let Some(mib) = mib {
+        state["config"]["mib"] = serde_json::to_value(mib).unwrap();
+        let stats = config.mib.as_ref().unwrap().qc_stats.clone();
+        save_module(
+            &mib.init::<B>(&stats, &device).unwrap(),
+            dir.path().join("mib.safetensors"),
+        )
+        .unwrap();
+    }
+    fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
+    let tensors = module_tensors(&control)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_vec::<f32>().unwrap()))
+        .collect();
+    (dir, tensors)
+}
+
+#[test]
+fn a_two_adain_stage_two_checkpoint_merges_into_a_bundle_without_a_bottleneck() {
+    use diffmac_restore::bundle::Stage2Variant;
+    use diffmac_restore::{Quiet, RestoreOptions, Restorer};
+    let dir = tempfile::tempdir().unwrap();
+    let device = Default::default();
+    let config = write_tiny_bundle::<B>(dir.path(), 1, false, &device).unwrap();
+    let (checkpoint, trained) = stage2_checkpoint(&config, "two_adain", None);
+
+    let merged = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device).unwrap();
+    assert_eq!(merged.stage2_variant, Stage2Variant::TwoAdain);
+    assert!(merged.mib.is_none() && merged.stage2.as_ref().unwrap().trained);
+    let note = &merged.provenance["stage2_mib"];
+    assert!(
+        note.contains("2AdaIN") && note.contains("mib.safetensors"),
+        "{note}"
+    );
+    assert!(!dir.path().join("mib.safetensors").exists());
+    assert_eq!(BundleConfig::load(dir.path()).unwrap(), merged);
+
+    let bundle = ModelBundle::<B>::load(dir.path(), &device, FloatDType::F32).unwrap();
+    assert!(bundle.mib.is_none());
+    let got = module_tensors(&bundle.stage2.as_ref().unwrap().control);
+    assert_eq!(trained.len(), got.len());
+    for (k, v) in &trained {
+        assert_eq!(v, &got[k].to_vec::<f32>().unwrap(), "{k}");
+    }
+    let options = RestoreOptions {
+        stage1_steps: 1,
+        stage2_steps: 1,
+        ..RestoreOptions::default()
+    };
+    let restorer = Restorer::new(&bundle, options).unwrap();
+    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
+    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
+    assert_eq!(out.stage2.unwrap().dims(), [1, 3, 64, 64]);
+
+    // A later MIB-variant Stage II brings its bottleneck back, with its trained settings.
+    let mib = diffmac_mib::MibConfig {
+        identity_dim: 32,
+        injection: diffmac_mib::InjectionKind::Noise,
+        ..Default::default()
+    };
+    let (checkpoint, _) = stage2_checkpoint(&config, "mib", Some(&mib));
+    let merged = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device).unwrap();
+    assert_eq!(merged.stage2_variant, Stage2Variant::Mib);
+    assert_eq!(merged.mib.as_ref().unwrap().config, mib);
+    assert!(!merged.provenance.contains_key("stage2_mib"));
+    let bundle = ModelBundle::<B>::load(dir.path(), &device, FloatDType::F32).unwrap();
+    assert!(bundle.mib.is_some());
+}
+
+#[test]
+fn a_mib_variant_stage_two_checkpoint_without_its_bottleneck_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Default::default();
+    let config = write_tiny_bundle::<B>(dir.path(), 1, false, &device).unwrap();
+    let before = fs::read(dir.path().join("config.json")).unwrap();
+    for variant in ["mib", "no_stage1"] {
+        let (checkpoint, _) = stage2_checkpoint(&config, variant, None);
+        let err = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                &checkpoint
+                    .path()
+                    .join("mib.safetensors")
+                    .display()
+                    .to_string()
+            ),
+            "{err}"
+        );
+        assert_eq!(fs::read(dir.path().join("config.json")).unwrap(), before);
+        assert!(dir.path().join("mib.safetensors").exists());
+    }
+}
+
+#[test]
+fn bundle_configs_say_which_stage_two_they_have() {
+    use diffmac_restore::bundle::Stage2Variant;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_tiny_bundle::<B>(dir.path(), 1, false, &Default::default()).unwrap();
+    // MIB bundles are written as before the variant existed, so older builds read them.
+    let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(!text.contains("stage2_variant"), "{text}");
+    assert_eq!(config.stage2_variant, Stage2Variant::Mib);
+
+    let save = |c: &BundleConfig| {
+        c.save(dir.path()).unwrap();
+        BundleConfig::load(dir.path())
+    };
+    // A Stage II that needs its bottleneck but lacks one is not taken for a 2AdaIN one.
+    let mut lost = config.clone();
+    lost.mib = None;
+    let err = save(&lost).unwrap_err().to_string();
+    assert!(
+        err.contains("mib is missing") && err.contains("two_adain"),
+        "{err}"
+    );
+    let mut both = config.clone();
+    both.stage2_variant = Stage2Variant::TwoAdain;
+    let err = save(&both).unwrap_err().to_string();
+    assert!(err.contains("no bottleneck"), "{err}");
+    let mut two = both;
+    two.mib = None;
+    assert_eq!(save(&two).unwrap(), two);
+    let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(text.contains(r#""stage2_variant": "two_adain""#), "{text}");
+}

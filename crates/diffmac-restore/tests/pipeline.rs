@@ -299,3 +299,169 @@ fn per_face_seeds_must_match_the_faces() {
         .to_string();
     assert!(err.contains("1 seeds for a batch of 2"), "{err}");
 }
+
+/// The tiny bundle in `dir` turned into a 2AdaIN one (Table 3): Stage II without a
+/// bottleneck, and without the identity encoder, which such a model does not need. (Derived
+/// from a written bundle: random draws of tests running in parallel share one generator.)
+fn to_two_adain(dir: &std::path::Path) -> ModelBundle<B> {
+    use diffmac_restore::bundle::{BundleConfig, Stage2Variant};
+    let device = Default::default();
+    let mut config = BundleConfig::load(dir).unwrap();
+    // Random γ/β for Stage II's control (the tiny bundle's are zero), so that what it reads
+    // changes the result and the test below sees it.
+    let stage2 = config.stage2.as_ref().unwrap();
+    let path = dir.join(&stage2.control);
+    let mut control = diffmac_ldm::load_module_file(
+        stage2.control_config.init::<B>(&device),
+        &path,
+        FloatDType::F32,
+    )
+    .unwrap();
+    for conv in control.gamma.iter_mut().chain(control.beta.iter_mut()) {
+        let shape = conv.weight.val().shape();
+        conv.weight = burn::module::Param::from_tensor(Tensor::random(
+            shape,
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+    }
+    diffmac_ldm::save_module(&control, &path).unwrap();
+    config.mib = None;
+    config.identity = None;
+    config.stage2_variant = Stage2Variant::TwoAdain;
+    config.save(dir).unwrap();
+    for file in ["mib.safetensors", "identity.safetensors"] {
+        std::fs::remove_file(dir.join(file)).unwrap();
+    }
+    let bundle = ModelBundle::load(dir, &device, FloatDType::F32).unwrap();
+    assert!(bundle.mib.is_none() && bundle.identity.is_none());
+    bundle
+}
+
+/// A 2AdaIN Stage II reads `E(X_D1)` itself: no identity or bottleneck event, and its final
+/// latent is what sampling Stage II from the `D1Manifold` reading gives, with the posterior
+/// draw the trainer's 2AdaIN step makes (the draw after Stage I's, from the same stream).
+#[test]
+fn a_two_adain_model_feeds_e_of_x_d1_to_stage_two() {
+    use diffmac_ldm::ManifoldInput;
+    use diffmac_restore::sample_stage;
+    use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing};
+
+    let (dir, _) = tiny();
+    let bundle = to_two_adain(dir.path());
+    let restorer = Restorer::new(&bundle, options(3)).unwrap();
+    let lq = faces(2);
+    let seed = 11;
+    let (seen, output) = record(&restorer, lq.clone(), seed);
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
+        .collect();
+    let expected = [
+        "Lq", "Step", "Step", "Step", "Latent1", "Image1", "D1", "Step", "Step", "Step", "Latent2",
+        "Image2",
+    ];
+    assert_eq!(kinds, expected);
+    assert_eq!(output.dims(), [2, 3, 64, 64]);
+
+    // Deterministic.
+    let (_, again) = record(&restorer, lq.clone(), seed);
+    assert_eq!(max_diff(&output, &again), 0.0);
+
+    let (Seen::Lq(r_lq), Seen::Image1(x_d1), Seen::D1(r), Seen::Latent2(z2)) =
+        (&seen[0], &seen[5], &seen[6], &seen[10])
+    else {
+        panic!("{seen:?}")
+    };
+    assert!(max_diff(r, &bundle.vae.moments(x_d1.clone())) < 1e-5);
+    let input = bundle.config.stage2.as_ref().unwrap().control_config.input;
+    assert_eq!(input, ManifoldInput::Sample, "the tiny bundle's default");
+    // The pipeline's posterior stream: Stage I's reading draws first, Stage II's second.
+    let mut posterior = BatchNoise::shared(seed ^ 0x9E37_79B9_7F4A_7C15);
+    let [n, c, h, w] = r.dims();
+    let mut draw = || {
+        posterior
+            .gaussian::<B, 4>([n, c / 2, h, w], &Default::default())
+            .unwrap()
+    };
+    let stage1 = draw();
+    let stage2 = draw();
+    let sampler = Sampler::new(
+        SpacedSchedule::new(&bundle.schedule, &Spacing::Sections(vec![3])).unwrap(),
+        bundle.config.scheduler.prediction().unwrap(),
+        RestoreOptions::default().sampler.method(),
+    )
+    .unwrap();
+    let stage = bundle.stage2.as_ref().unwrap();
+    let sample = |control_input: Tensor<B, 4>| {
+        let init = Init::Noise {
+            shape: [n, c / 2, h, w],
+            options: (&r.device(), burn::tensor::DType::F32).into(),
+        };
+        sample_stage(
+            &stage.unet,
+            &stage.control,
+            control_input,
+            bundle.context.clone(),
+            &sampler,
+            init,
+            seed + 1,
+            |_| {},
+        )
+        .unwrap()
+    };
+    let want = sample(input.read(r.clone(), Some(stage2.clone())));
+    assert_eq!(max_diff(z2, &want), 0.0);
+    // What a wrong pipeline could feed gives another latent. The tiny VAE's manifold hardly
+    // depends on the image, so the differences are small, but the sampling is exact.
+    let others = [
+        ("E(X_LQ)", input.read(r_lq.clone(), Some(stage2))),
+        ("Stage I's draw", input.read(r.clone(), Some(stage1))),
+        ("the mean", ManifoldInput::Mean.read(r.clone(), None)),
+    ];
+    for (what, other) in others {
+        assert!(max_diff(z2, &sample(other)) > 0.0, "{what}");
+    }
+}
+
+/// Stage I does not depend on Stage II's variant (same result, same draws); a 2AdaIN model refuses what only a
+/// bottleneck uses (an injection setting, a reference identity) instead of ignoring it.
+#[test]
+fn a_two_adain_model_keeps_stage_one_and_refuses_injection_options() {
+    let (dir, plain) = tiny();
+    let two = to_two_adain(dir.path());
+    let lq = faces(1);
+    let a = Restorer::new(&plain, options(2))
+        .unwrap()
+        .restore(lq.clone(), None, 4, &mut Quiet)
+        .unwrap();
+    let restorer = Restorer::new(&two, options(2)).unwrap();
+    let b = restorer.restore(lq.clone(), None, 4, &mut Quiet).unwrap();
+    assert_eq!(max_diff(&a.stage1, &b.stage1), 0.0);
+
+    let with_noise = RestoreOptions {
+        injection: Some(diffmac_mib::InjectionKind::Noise),
+        ..options(1)
+    };
+    let err = Restorer::new(&two, with_noise.clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("2AdaIN") && err.contains("noise"), "{err}");
+    // Stage I alone never reaches the bottleneck, so the setting does not matter there.
+    let stage1_only = RestoreOptions {
+        stage1_only: true,
+        ..with_noise
+    };
+    assert!(Restorer::new(&two, stage1_only).is_ok());
+
+    let reference = Tensor::<B, 2>::zeros([1, 32], &Default::default());
+    let err = restorer
+        .restore(lq, Some(reference), 4, &mut Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("reference identity") && err.contains("2AdaIN"),
+        "{err}"
+    );
+}

@@ -46,6 +46,27 @@ pub struct MibFiles {
     pub qc_stats: QcStats,
 }
 
+/// What Stage II's control reads (the Stage II variants of the paper's Table 3 that a bundle
+/// can restore with; the names are `diffmac-train`'s `stage2.variant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage2Variant {
+    /// DiffMAC: the bottleneck's `Z = MIB(E(X_D1), injection)`; the bundle needs `mib`.
+    #[default]
+    Mib,
+    /// "2AdaIN": no bottleneck; the control reads `E(X_D1)` directly, and nothing (identity or
+    /// noise) is injected. The bundle has no `mib`.
+    TwoAdain,
+}
+
+impl Stage2Variant {
+    /// True for [`Stage2Variant::Mib`] (lets `config.json` of such bundles omit the field, so
+    /// they stay byte-for-byte what earlier versions wrote and read).
+    pub fn is_mib(&self) -> bool {
+        *self == Self::Mib
+    }
+}
+
 /// The identity encoder `F_ID`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +106,13 @@ pub struct BundleConfig {
     pub stage1: StageFiles,
     /// Stage II's diffusion; absent for a Stage I-only bundle.
     pub stage2: Option<StageFiles>,
-    /// Stage II's bottleneck; present with `stage2`.
+    /// Which Stage II variant `stage2` is. Absent in `config.json` for the MIB variant (all
+    /// bundles before 2AdaIN support), so older files read as before.
+    #[serde(default, skip_serializing_if = "Stage2Variant::is_mib")]
+    pub stage2_variant: Stage2Variant,
+    /// Stage II's bottleneck: present with `stage2` for [`Stage2Variant::Mib`]; absent for
+    /// [`Stage2Variant::TwoAdain`] ("2AdaIN": the Stage II control reads `E(X_D1)` directly) and
+    /// for Stage I-only bundles.
     pub mib: Option<MibFiles>,
     /// The identity encoder; needed for identity injection.
     pub identity: Option<IdentityFiles>,
@@ -148,6 +175,7 @@ impl BundleConfig {
             context: "context.safetensors".into(),
             stage1: stage("control_stage1.safetensors"),
             stage2: Some(stage("control_stage2.safetensors")),
+            stage2_variant: Stage2Variant::Mib,
             mib: Some(MibFiles {
                 file: "mib.safetensors".into(),
                 config: parts.mib_config,
@@ -213,8 +241,23 @@ impl BundleConfig {
         if self.image_size == 0 || self.image_size > 4096 {
             return bad(format!("image_size {} is out of range", self.image_size));
         }
-        if self.stage2.is_some() != self.mib.is_some() {
-            return bad("stage2 and mib must be given together".into());
+        match (&self.stage2, self.stage2_variant, &self.mib) {
+            (Some(_), Stage2Variant::Mib, Some(_))
+            | (Some(_), Stage2Variant::TwoAdain, None)
+            | (None, Stage2Variant::Mib, None) => {}
+            (Some(_), Stage2Variant::Mib, None) => {
+                return bad(
+                    "stage2 needs its bottleneck, but mib is missing (a Stage II without \
+                     one says \"stage2_variant\": \"two_adain\")"
+                        .into(),
+                );
+            }
+            (Some(_), Stage2Variant::TwoAdain, Some(_)) => {
+                return bad("a two_adain Stage II has no bottleneck, but mib is given".into());
+            }
+            (None, _, _) => {
+                return bad("mib and stage2_variant describe Stage II, which is missing".into());
+            }
         }
         for name in self.files() {
             if name.is_empty() || Path::new(name).components().count() != 1 || name.starts_with('.')

@@ -14,7 +14,7 @@ use diffmac_ldm::{
 };
 use diffmac_mib::{MibConfig, QcStats};
 
-use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE};
+use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant};
 use crate::bundle::load::{CONTEXT_KEY, identity_kind, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::error::{RestoreError, Result};
@@ -267,11 +267,20 @@ fn checkpoint_stage(checkpoint: &Path) -> Result<u8> {
     })
 }
 
+/// The provenance key that says why a bundle's Stage II has no bottleneck.
+const MIB_PROVENANCE: &str = "stage2_mib";
+
 /// Merges a `diffmac-train` checkpoint folder (or the one its `latest` file names;
 /// `control.safetensors`, and
 /// `unet.safetensors` / `mib.safetensors` when the stage trained them) into the bundle in
 /// `bundle_dir` as stage `stage` (read from the checkpoint's `state.json` when `None`). Every
 /// file is checked against the bundle's architecture before anything is replaced.
+///
+/// A Stage II checkpoint whose run config says `stage2.variant: two_adain` has no bottleneck:
+/// the bundle becomes a [`Stage2Variant::TwoAdain`] bundle, its own bottleneck (if any) is
+/// dropped (file deleted, noted under `stage2_mib` in the provenance). Any other Stage II
+/// checkpoint must bring `mib.safetensors`, whose trained settings (`config.mib` of the state)
+/// the bundle adopts.
 ///
 /// # Errors
 /// Missing or mis-shaped files (naming file and key), or a bundle without that stage.
@@ -319,19 +328,50 @@ pub fn merge_checkpoint<B: Backend>(
         drop(UNet2DConditionModel::load(&unet_config, &vb)?);
         vb.finish()?;
     }
-    let mut mib_stats = None;
-    let mut mib_config = None;
-    if stage == 2 {
-        let mib = config.mib.as_ref().expect("stage2 comes with mib");
+    let state_path = checkpoint.join("state.json");
+    let state = read_json(&state_path).ok();
+    let two_adain = stage == 2
+        && state
+            .as_ref()
+            .and_then(|s| s["config"]["stage2"]["variant"].as_str())
+            == Some("two_adain");
+    // The checked bottleneck of a MIB-variant Stage II: its settings as trained and μ_QC, σ_QC.
+    let mut mib = None;
+    if stage == 2 && !two_adain {
+        if !mib_path.is_file() {
+            return Err(RestoreError::Bundle {
+                path: mib_path,
+                message: "missing: a Stage II checkpoint with the bottleneck carries it in this \
+                          file (only a `stage2.variant: two_adain` run has none)"
+                    .into(),
+            });
+        }
         // The bottleneck's settings as trained (e.g. its injection), when the state has them.
-        let trained = read_json(&checkpoint.join("state.json"))
-            .ok()
+        let trained = state
+            .as_ref()
             .and_then(|s| serde_json::from_value::<MibConfig>(s["config"]["mib"].clone()).ok())
-            .unwrap_or_else(|| mib.config.clone());
-        let fresh = trained.init::<B>(&mib.qc_stats, device)?;
+            .or_else(|| config.mib.as_ref().map(|m| m.config.clone()))
+            .ok_or_else(|| RestoreError::Bundle {
+                path: state_path.clone(),
+                message: "no bottleneck settings (config.mib) in the checkpoint state, and the \
+                          bundle has none to assume (its Stage II is 2AdaIN)"
+                    .into(),
+            })?;
+        // Any statistics of the right width: the file's own replace them.
+        let stats = config
+            .mib
+            .as_ref()
+            .map(|m| m.qc_stats.clone())
+            .filter(|s| s.channels() == trained.channels)
+            .unwrap_or_else(|| QcStats {
+                mean: vec![0.0; trained.channels],
+                std: vec![1.0; trained.channels],
+                count: 0,
+                images: 0,
+            });
+        let fresh = trained.init::<B>(&stats, device)?;
         let loaded = load_module(fresh, &SafetensorsFile::open(&mib_path)?, FloatDType::F32)?;
-        mib_stats = Some(loaded.qc_stats());
-        mib_config = Some(trained);
+        mib = Some((trained, loaded.qc_stats()));
     }
 
     let control_name = format!("control_stage{stage}.safetensors");
@@ -347,18 +387,36 @@ pub fn merge_checkpoint<B: Backend>(
         copy_into(&unet_path, bundle_dir, &unet_name)?;
         files.unet = unet_name;
     }
-    if let Some(stats) = mib_stats {
+    let mut dropped = None;
+    if let Some((trained, qc_stats)) = mib {
         copy_into(&mib_path, bundle_dir, "mib.safetensors")?;
-        let mib = config.mib.as_mut().expect("stage2 comes with mib");
-        mib.file = "mib.safetensors".into();
-        mib.qc_stats = stats;
-        if let Some(trained) = mib_config {
-            mib.config = trained;
-        }
+        config.mib = Some(MibFiles {
+            file: "mib.safetensors".into(),
+            config: trained,
+            qc_stats,
+        });
+        config.stage2_variant = Stage2Variant::Mib;
+        config.provenance.remove(MIB_PROVENANCE);
+    } else if two_adain {
+        // 2AdaIN trained without a bottleneck: restoring with the bundle's old one would feed
+        // the control a manifold it never saw.
+        dropped = config.mib.take();
+        config.stage2_variant = Stage2Variant::TwoAdain;
+        let note = match &dropped {
+            Some(m) => format!("none: 2AdaIN Stage II (dropped the bundle's {})", m.file),
+            None => "none: 2AdaIN Stage II".into(),
+        };
+        config.provenance.insert(MIB_PROVENANCE.into(), note);
     }
     config
         .provenance
         .insert(format!("stage{stage}"), checkpoint.display().to_string());
     config.save(bundle_dir)?;
+    if let Some(m) = dropped
+        && !config.files().contains(&m.file.as_str())
+    {
+        // Unreferenced now; failing to delete it leaves a harmless stray file.
+        let _ = std::fs::remove_file(bundle_dir.join(&m.file));
+    }
     Ok(config)
 }

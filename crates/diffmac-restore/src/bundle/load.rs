@@ -43,7 +43,8 @@ pub struct ModelBundle<B: Backend> {
     pub stage1: StageModels<B>,
     /// Stage II, if the bundle has it.
     pub stage2: Option<StageModels<B>>,
-    /// Stage II's bottleneck.
+    /// Stage II's bottleneck; `None` for a Stage I-only or a 2AdaIN bundle
+    /// (`config.stage2_variant`).
     pub mib: Option<ManifoldBottleneck<B>>,
     /// `F_ID`.
     pub identity: Option<IdentityNetwork<B>>,

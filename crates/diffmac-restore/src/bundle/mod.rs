@@ -6,7 +6,7 @@
 //! unet.safetensors            the UNet (diffusers keys); stages may name their own
 //! control_stage1.safetensors  Stage I's AdaIN control (module-path keys)
 //! control_stage2.safetensors  Stage II's AdaIN control
-//! mib.safetensors             the manifold information bottleneck
+//! mib.safetensors             the manifold information bottleneck (not in 2AdaIN bundles)
 //! identity.safetensors        F_ID (ArcFace IResNet, insightface keys)
 //! context.safetensors         the empty prompt's text encoding `context` [1, 77, D]
 //! ```
@@ -18,7 +18,7 @@ pub mod locate;
 pub mod random;
 pub mod tiny;
 
-pub use config::{BundleConfig, IdentityFiles, MibFiles, StageFiles};
+pub use config::{BundleConfig, IdentityFiles, MibFiles, Stage2Variant, StageFiles};
 pub use load::{ModelBundle, StageModels};
 pub use locate::{MODEL_ENV, default_model_dir, resolve_model_dir};
 pub use random::{Preset, random_bundle};
