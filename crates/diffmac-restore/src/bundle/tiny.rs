@@ -176,7 +176,11 @@ pub(crate) fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
             self.path.pop();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            if self.path.last().is_some_and(|name| FROZEN.contains(&name.as_str())) {
+            if self
+                .path
+                .last()
+                .is_some_and(|name| FROZEN.contains(&name.as_str()))
+            {
                 return param;
             }
             let (id, tensor, mapper) = param.consume();
@@ -214,7 +218,11 @@ mod tests {
         )
         .unwrap();
         let control = ControlConfig::for_unet(&unet).init::<Flex>(&device);
-        assert!(values(control.gamma[0].weight.val()).iter().all(|&v| v == 0.0));
+        assert!(
+            values(control.gamma[0].weight.val())
+                .iter()
+                .all(|&v| v == 0.0)
+        );
         let control = randomized(control, 0.05);
         for conv in control.gamma.iter().chain(&control.beta) {
             assert!(values(conv.weight.val()).iter().any(|&v| v != 0.0));
