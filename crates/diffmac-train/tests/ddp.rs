@@ -6,14 +6,16 @@
 //! `cargo test -p diffmac-train --features ddp --test ddp`
 #![cfg(feature = "ddp")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
-use diffmac_ldm::SafetensorsFile;
+use common::{max_diff, options};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
 use diffmac_train::ddp::train_data_parallel;
 use diffmac_train::metrics::read_metrics;
-use diffmac_train::{Event, Stage, TrainConfig, TrainOptions, train};
+use diffmac_train::{Event, Stage, TrainConfig, train};
 
 type AB = Autodiff<Flex>;
 
@@ -31,13 +33,6 @@ fn tiny(stage: Stage, steps: usize) -> TrainConfig {
     c.logging.validate_every = 0;
     c.optimizer.grad_clip_norm = Some(0.5);
     c
-}
-
-fn options(dir: &Path, resume: bool) -> TrainOptions {
-    TrainOptions {
-        run_dir: dir.to_path_buf(),
-        resume,
-    }
 }
 
 /// One device, `accumulation` micro-batches per step.
@@ -65,35 +60,6 @@ fn parallel(config: TrainConfig, dir: &Path, peers: usize) -> PathBuf {
     .unwrap();
     assert_eq!(steps, s.last_step, "peer 0 reports every step once");
     latest_checkpoint(dir).unwrap().unwrap()
-}
-
-/// Largest absolute difference over every tensor of two safetensors files (same keys).
-fn max_diff(a: &Path, b: &Path) -> f32 {
-    let (fa, fb) = (
-        SafetensorsFile::open(a).unwrap(),
-        SafetensorsFile::open(b).unwrap(),
-    );
-    let mut ka: Vec<&str> = fa.keys().collect();
-    let mut kb: Vec<&str> = fb.keys().collect();
-    ka.sort_unstable();
-    kb.sort_unstable();
-    assert_eq!(
-        ka,
-        kb,
-        "{} and {} hold other tensors",
-        a.display(),
-        b.display()
-    );
-    let mut worst = 0.0f32;
-    for k in ka {
-        let x: Vec<f32> = fa.data(k).unwrap().convert::<f32>().to_vec().unwrap();
-        let y: Vec<f32> = fb.data(k).unwrap().convert::<f32>().to_vec().unwrap();
-        assert_eq!(x.len(), y.len(), "{k}");
-        for (x, y) in x.iter().zip(&y) {
-            worst = worst.max((x - y).abs());
-        }
-    }
-    worst
 }
 
 fn safetensors_files(dir: &Path) -> Vec<String> {
