@@ -253,26 +253,30 @@ fn trained_stages_merge_into_a_bundle_that_restores() {
         "2",
         "-q",
     ]);
-    let config = work.path().join("stage2.json");
-    std::fs::write(&config, r#"{"stage": 2, "stage2": {"sampler_steps": 2}}"#).unwrap();
     let stage1 = run1.join("checkpoints");
     let latest = std::fs::read_to_string(stage1.join("latest")).unwrap();
-    train(&[
-        "--preset",
-        "tiny",
-        "--config",
-        config.to_str().unwrap(),
-        "--data",
-        data,
-        "--stage1-checkpoint",
-        stage1.join(latest.trim()).to_str().unwrap(),
-        "--output",
-        run2.to_str().unwrap(),
-        "--steps",
-        "2",
-        "-q",
-    ]);
-    for run_dir in [&run1, &run2] {
+    let stage1 = stage1.join(latest.trim());
+    // A tiny Stage II run on top of Stage I, with `stage2` as its config's stage2 section.
+    let train_stage2 = |stage2: &str, run_dir: &Path| {
+        let config = work.path().join("stage2.json");
+        std::fs::write(&config, format!(r#"{{"stage": 2, "stage2": {stage2}}}"#)).unwrap();
+        train(&[
+            "--preset",
+            "tiny",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data,
+            "--stage1-checkpoint",
+            stage1.to_str().unwrap(),
+            "--output",
+            run_dir.to_str().unwrap(),
+            "--steps",
+            "2",
+            "-q",
+        ]);
+    };
+    let merge = |run_dir: &Path| {
         let checkpoints = run_dir.join("checkpoints");
         let out = convert(&[
             "merge",
@@ -282,107 +286,68 @@ fn trained_stages_merge_into_a_bundle_that_restores() {
             checkpoints.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
-    }
-    let check = convert(&["check", "--model", &model]);
-    let report = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert!(report.contains("stages trained: true/true"), "{report}");
+    };
+    let check = || {
+        let check = convert(&["check", "--model", &model]);
+        String::from_utf8_lossy(&check.stdout).into_owned() + &stderr(&check)
+    };
+    // Restores astronaut.png as an aligned face into `out`, with `extra` arguments.
+    let restore_into = |out: &Path, extra: &[&str]| {
+        let astronaut = faces.join("astronaut.png");
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            astronaut.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--aligned",
+            "--steps",
+            "2",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        restore(&args)
+    };
 
+    train_stage2(r#"{"sampler_steps": 2}"#, &run2);
+    merge(&run1);
+    merge(&run2);
+    let report = check();
+    assert!(report.contains("stages trained: true/true"), "{report}");
     let out = work.path().join("out");
-    let restored = restore(&[
-        "--model",
-        &model,
-        "--input",
-        faces.join("astronaut.png").to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--aligned",
-        "--steps",
-        "2",
-        "--quiet",
-    ]);
+    let restored = restore_into(&out, &[]);
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(dims(&out.join("restored_faces/astronaut.png")), (512, 512));
 
     // Table 3's 2AdaIN Stage II (no bottleneck) replaces it, and the bundle still restores.
     let run3 = work.path().join("run3");
-    std::fs::write(
-        &config,
-        r#"{"stage": 2, "stage2": {"sampler_steps": 2, "variant": "two_adain"}}"#,
-    )
-    .unwrap();
-    train(&[
-        "--preset",
-        "tiny",
-        "--config",
-        config.to_str().unwrap(),
-        "--data",
-        data,
-        "--stage1-checkpoint",
-        stage1.join(latest.trim()).to_str().unwrap(),
-        "--output",
-        run3.to_str().unwrap(),
-        "--steps",
-        "2",
-        "-q",
-    ]);
-    let checkpoints = run3.join("checkpoints");
-    let latest3 = std::fs::read_to_string(checkpoints.join("latest")).unwrap();
+    train_stage2(r#"{"sampler_steps": 2, "variant": "two_adain"}"#, &run3);
+    let latest3 = std::fs::read_to_string(run3.join("checkpoints/latest")).unwrap();
     assert!(
-        !checkpoints
+        !run3
+            .join("checkpoints")
             .join(latest3.trim())
             .join("mib.safetensors")
             .exists()
     );
-    let out = convert(&[
-        "merge",
-        "--model",
-        &model,
-        "--checkpoint",
-        checkpoints.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    merge(&run3);
     let bundle: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(&model).join("config.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(bundle["stage2_variant"], "two_adain");
     assert!(bundle["mib"].is_null());
-    let check = convert(&["check", "--model", &model]);
-    let report = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert!(
-        report.contains("stage II: true (2AdaIN"),
-        "{report}{}",
-        stderr(&check)
-    );
+    let report = check();
+    assert!(report.contains("stage II: true (2AdaIN"), "{report}");
     let out2 = work.path().join("out2");
-    let restored = restore(&[
-        "--model",
-        &model,
-        "--input",
-        faces.join("astronaut.png").to_str().unwrap(),
-        "--output",
-        out2.to_str().unwrap(),
-        "--aligned",
-        "--steps",
-        "2",
-        "--quiet",
-    ]);
+    let restored = restore_into(&out2, &[]);
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(dims(&out2.join("restored_faces/astronaut.png")), (512, 512));
     // Without a bottleneck there is no identity for a reference face to replace.
     let out3 = work.path().join("out3");
-    let refused = restore(&[
-        "--model",
-        &model,
-        "--input",
-        faces.join("astronaut.png").to_str().unwrap(),
-        "--output",
-        out3.to_str().unwrap(),
-        "--aligned",
-        "--reference",
-        faces.join("obama.jpg").to_str().unwrap(),
-        "--quiet",
-    ]);
+    let obama = faces.join("obama.jpg");
+    let refused = restore_into(&out3, &["--reference", obama.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("2AdaIN"), "{}", stderr(&refused));
     assert!(!out3.join("restored_faces").exists());
