@@ -105,14 +105,18 @@ if ours:
     print(f"diffmac: {ours['backend']}, {ours['precision']} (outputs {ours['output_dtype']})")
 if ref:
     print(f"reference: {ref['implementation']}, {ref['precision']}")
-print(f"{'item':12} {'diffmac ms':>11} {'first s':>8} {'torch ms':>10} {'graph ms':>9} {'ratio':>7}")
+print(f"{'item':12} {'diffmac ms':>11} {'first s':>8} {'torch ms':>10} {'graph ms':>9} "
+      f"{'ratio':>7} {'diffmac MiB':>12} {'torch MiB':>10}")
+def mib(v):
+    return f"{v:.0f}" if v is not None else "-"
 for name in list(ours_items) + [n for n in ref_items if n not in ours_items]:
     o, t = ours_items.get(name), ref_items.get(name)
     mine = f"{o['median_ms']:11.2f} {o['first_ms'] / 1e3:8.1f}" if o else f"{'-':>11} {'-':>8}"
     theirs = f"{t['median_ms']:10.2f}" if t else f"{'-':>10}"
     graph = t.get("cuda_graph_median_ms") if t else None
     ratio = f"{o['median_ms'] / t['median_ms']:7.2f}" if o and t else f"{'-':>7}"
-    print(f"{name:12} {mine} {theirs} {(f'{graph:.2f}' if graph else '-'):>9} {ratio}")
+    memory = f"{mib((o or {}).get('reserved_mib')):>12} {mib((t or {}).get('peak_mib')):>10}"
+    print(f"{name:12} {mine} {theirs} {(f'{graph:.2f}' if graph else '-'):>9} {ratio} {memory}")
 gflop = ref_items.get("unet_b1", {}).get("gflop")
 if gflop and "unet_b1" in ours_items:
     print(f"UNet step: {gflop:.0f} GFLOP → diffmac "
@@ -131,7 +135,5 @@ if peaks.exists():
     for line in peaks.read_text().splitlines():
         name, mib = line.split()
         print(f"peak device memory ({name}, nvidia-smi): {mib} MiB")
-for name, t in ref_items.items():
-    if "peak_mib" in t:
-        print(f"torch {name}: peak allocated {t['peak_mib']:.0f} MiB")
+print("MiB: diffmac = allocator's reserved memory after the item; torch = peak allocated")
 PY

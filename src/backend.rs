@@ -32,6 +32,29 @@ pub fn default_device() -> burn::tensor::Device<DefaultBackend> {
     Default::default()
 }
 
+/// Device memory the compute backend's allocator holds (reserved pages, in bytes): the
+/// process's device footprint, which the benchmark reports per item. `None` on the CPU.
+pub fn device_memory_reserved() -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    {
+        use cubecl::Runtime;
+        let client = cubecl::cuda::CudaRuntime::client(&default_device());
+        client.memory_usage().ok().map(|usage| usage.bytes_reserved)
+    }
+    #[cfg(not(feature = "cuda"))]
+    None
+}
+
+/// Gives the device pages nothing uses back, so that [`device_memory_reserved`] read after
+/// some work approximates that work's peak. Nothing to do on the CPU.
+pub fn release_unused_device_memory() {
+    #[cfg(feature = "cuda")]
+    {
+        use cubecl::Runtime;
+        cubecl::cuda::CudaRuntime::client(&default_device()).memory_cleanup();
+    }
+}
+
 /// Where the `cuda` build keeps compiled kernels (PTX) and autotune results between runs:
 /// `$DIFFMAC_KERNEL_CACHE`, else `$XDG_CACHE_HOME/diffmac/kernels`, else
 /// `~/.cache/diffmac/kernels`; `None` when `DIFFMAC_KERNEL_CACHE=off` or no home is known.

@@ -15,7 +15,10 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, FloatDType, Tensor};
 use clap::{Parser, ValueEnum};
-use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
+use diffmac::backend::{
+    BACKEND_NAME, DefaultBackend, default_device, device_memory_reserved,
+    release_unused_device_memory,
+};
 use diffmac::ldm::{
     ControlConfig, TrainableParts, UNet2DConditionModel, UNetConfig, VarBuilder, cast_module,
 };
@@ -99,6 +102,9 @@ struct Timing {
     min_ms: f64,
     max_ms: f64,
     repeats: usize,
+    /// Device memory the allocator held after the item's runs, unused pages released before
+    /// it (MiB; the models' weights included, as in PyTorch's peak allocated). GPU only.
+    reserved_mib: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +132,7 @@ fn sync() {
 
 /// Runs `f` `warmup` times (timing the first) and `repeats` times timed.
 fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut()) -> Timing {
+    release_unused_device_memory();
     let mut first_ms = f64::NAN;
     for i in 0..warmup.max(1) {
         let start = Instant::now();
@@ -152,6 +159,7 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
         min_ms: runs[0],
         max_ms: runs[runs.len() - 1],
         repeats: runs.len(),
+        reserved_mib: device_memory_reserved().map(|bytes| bytes as f64 / (1 << 20) as f64),
     };
     eprintln!(
         "{name:12} median {:10.2} ms  (first {:.1} ms, min {:.2}, max {:.2}, n={})",
