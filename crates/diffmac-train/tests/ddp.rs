@@ -11,17 +11,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
-use common::{max_diff, options};
+use common::{faces, max_diff, options, single_device};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
 use diffmac_train::ddp::train_data_parallel;
 use diffmac_train::metrics::read_metrics;
 use diffmac_train::{Event, Stage, TrainConfig, train};
 
 type AB = Autodiff<Flex>;
-
-fn faces() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/faces")
-}
 
 fn tiny(stage: Stage, steps: usize) -> TrainConfig {
     let mut c = TrainConfig::tiny(stage);
@@ -33,19 +29,6 @@ fn tiny(stage: Stage, steps: usize) -> TrainConfig {
     c.logging.validate_every = 0;
     c.optimizer.grad_clip_norm = Some(0.5);
     c
-}
-
-/// One device, `accumulation` micro-batches per step.
-fn single(mut config: TrainConfig, dir: &Path, accumulation: usize) -> PathBuf {
-    config.optimizer.accumulation = accumulation;
-    train::<AB>(
-        config,
-        &options(dir, false),
-        &Default::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    latest_checkpoint(dir).unwrap().unwrap()
 }
 
 /// `peers` peers on the CPU device, one micro-batch each per step.
@@ -108,7 +91,7 @@ fn two_peers_equal_one_device_with_both_micro_batches() {
     let t = std::time::Instant::now();
     // Stage I: control and UNet train, gradients clipped after the all-reduce.
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one = single(tiny(Stage::One, 3), a.path(), 2);
+    let one = single_device(tiny(Stage::One, 3), a.path(), 2);
     let two = parallel(tiny(Stage::One, 3), b.path(), 2);
     assert_same_run(
         &one,
@@ -121,7 +104,7 @@ fn two_peers_equal_one_device_with_both_micro_batches() {
     );
     // The comparison is sensitive: one device on peer 0's micro-batch alone ends elsewhere.
     let e = tempfile::tempdir().unwrap();
-    let alone = single(tiny(Stage::One, 3), e.path(), 1);
+    let alone = single_device(tiny(Stage::One, 3), e.path(), 1);
     let d = max_diff(
         &one.join("unet.safetensors"),
         &alone.join("unet.safetensors"),
@@ -145,7 +128,7 @@ fn two_peers_equal_one_device_with_both_micro_batches() {
     let mut c2 = tiny(Stage::Two, 2);
     c2.stage2.stage1_checkpoint = Some(one.clone());
     let (c, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one2 = single(c2.clone(), c.path(), 2);
+    let one2 = single_device(c2.clone(), c.path(), 2);
     let two2 = parallel(c2, d.path(), 2);
     assert_same_run(
         &one2,

@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, Flex};
-use common::{max_diff, options};
+use common::{faces, max_diff, options, single_device};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
 use diffmac_train::ddp::{NodeSetup, run_orchestrator, train_multi_node};
 use diffmac_train::metrics::read_metrics;
@@ -35,7 +35,7 @@ const STEPS: usize = 3;
 
 fn tiny() -> TrainConfig {
     let mut c = TrainConfig::tiny(Stage::One);
-    c.data.hq_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/faces");
+    c.data.hq_dir = faces();
     c.steps = Some(STEPS);
     c.seed = 5;
     c.batch_size = 1;
@@ -127,20 +127,6 @@ fn wait_all(mut children: Vec<(Child, PathBuf)>) {
     }
 }
 
-/// One device, `accumulation` micro-batches per step.
-fn single(dir: &Path, accumulation: usize) -> PathBuf {
-    let mut config = tiny();
-    config.optimizer.accumulation = accumulation;
-    train::<AB>(
-        config,
-        &options(dir, false),
-        &Default::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    latest_checkpoint(dir).unwrap().unwrap()
-}
-
 #[test]
 fn two_node_processes_equal_one_device_with_both_micro_batches() {
     if let Ok(spec) = std::env::var(NODE_ENV) {
@@ -189,7 +175,7 @@ fn two_node_processes_equal_one_device_with_both_micro_batches() {
 
     // The single-device run with both nodes' micro-batches.
     let a = tempfile::tempdir().unwrap();
-    let one = single(a.path(), 2);
+    let one = single_device(tiny(), a.path(), 2);
     let files = [
         "control.safetensors",
         "unet.safetensors",
@@ -219,7 +205,7 @@ fn two_node_processes_equal_one_device_with_both_micro_batches() {
 
     // The comparison is sensitive: node 0's micro-batches alone end elsewhere.
     let e = tempfile::tempdir().unwrap();
-    let alone = single(e.path(), 1);
+    let alone = single_device(tiny(), e.path(), 1);
     let d = max_diff(
         &alone.join("unet.safetensors"),
         &multi.join("unet.safetensors"),

@@ -1,9 +1,16 @@
 //! Helpers the data-parallel tests share (`ddp.rs`, `multi_node.rs`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use burn::backend::{Autodiff, Flex};
 use diffmac_ldm::SafetensorsFile;
-use diffmac_train::TrainOptions;
+use diffmac_train::checkpoint::latest_checkpoint;
+use diffmac_train::{TrainConfig, TrainOptions, train};
+
+/// The bundled sample faces.
+pub fn faces() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/faces")
+}
 
 /// A fresh (or, with `resume`, continued) run in `dir`.
 pub fn options(dir: &Path, resume: bool) -> TrainOptions {
@@ -11,6 +18,20 @@ pub fn options(dir: &Path, resume: bool) -> TrainOptions {
         run_dir: dir.to_path_buf(),
         resume,
     }
+}
+
+/// The reference the data-parallel runs must equal: `config` on one CPU device with
+/// `accumulation` micro-batches per step, in `dir`; returns its last checkpoint.
+pub fn single_device(mut config: TrainConfig, dir: &Path, accumulation: usize) -> PathBuf {
+    config.optimizer.accumulation = accumulation;
+    train::<Autodiff<Flex>>(
+        config,
+        &options(dir, false),
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    latest_checkpoint(dir).unwrap().unwrap()
 }
 
 /// Largest absolute difference over every tensor of two safetensors files (same keys).
