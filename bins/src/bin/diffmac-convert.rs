@@ -154,7 +154,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 model.display(),
                 config.stage1.trained,
                 config.stage2.as_ref().is_some_and(|s| s.trained),
-                two_adain_note(&config)
+                variant_note(&config)
             );
         }
         Command::Check { model } => {
@@ -165,7 +165,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 model.display(),
                 c.image_size,
                 c.stage2.is_some(),
-                two_adain_note(c),
+                variant_note(c),
                 c.identity.as_ref().map_or("none", |i| i.kind.as_str()),
                 c.random_weights,
                 c.stage1.trained,
@@ -176,11 +176,11 @@ fn run(command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Says when the bundle's Stage II is 2AdaIN, which has no bottleneck (a merge drops it).
-fn two_adain_note(config: &BundleConfig) -> &'static str {
-    if config.stage2.is_some() && config.stage2_variant == Stage2Variant::TwoAdain {
-        " (2AdaIN: no bottleneck)"
-    } else {
-        ""
+/// Says when the bundle's Stage II is one of Table 3's ablations that restore differently.
+fn variant_note(config: &BundleConfig) -> &'static str {
+    match (&config.stage2, config.stage2_variant) {
+        (Some(_), Stage2Variant::TwoAdain) => " (2AdaIN: no bottleneck)",
+        (Some(_), Stage2Variant::NoStage1) => " (no1: Stage II restores the input, no Stage I)",
+        _ => "",
     }
 }

@@ -5,8 +5,14 @@
 //! X_D1 ─E→ R ─MIB(F_ID(X_D1))→ Z ─DiagonalGaussian→ control₂ ─50-step spaced DDPM→ z̃₀² ─D→ X_D2
 //! ```
 //!
-//! A 2AdaIN bundle ([`Stage2Variant::TwoAdain`], Table 3) has no bottleneck: its Stage II
-//! control reads `R = E(X_D1)` itself, as `diffmac-train` trained it, and nothing is injected.
+//! Two of Table 3's ablations restore differently, as `diffmac-train` trained them:
+//! - a 2AdaIN bundle ([`Stage2Variant::TwoAdain`]) has no bottleneck: its Stage II control
+//!   reads `R = E(X_D1)` itself, and nothing is injected;
+//! - a "no1" bundle ([`Stage2Variant::NoStage1`]) skips Stage I: its bottleneck reads
+//!   `R = E(X_LQ)` and the identity of `X_LQ` (`X_D1` is `X_LQ`).
+//!
+//! [`Stage2Variant::TwoAdain`]: crate::bundle::Stage2Variant::TwoAdain
+//! [`Stage2Variant::NoStage1`]: crate::bundle::Stage2Variant::NoStage1
 //!
 //! [`Restorer::restore`] runs it on a batch of aligned faces and reports every intermediate
 //! result to an [`Observer`] (progress bars, debugging, and the test that checks the order).
@@ -19,7 +25,7 @@ use diffmac_ldm::ManifoldInput;
 use diffmac_mib::{Injection, InjectionKind};
 use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
-use crate::bundle::{ModelBundle, Stage2Variant, StageModels};
+use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
@@ -41,9 +47,11 @@ pub enum PipelineEvent<'a, B: Backend> {
     },
     /// Line 11: Stage I's final latent `z̃₀¹` (UNet scale).
     Stage1Latent(&'a Tensor<B, 4>),
-    /// Line 12: `X_D1 = D(z̃₀¹)` in [-1, 1].
+    /// Line 12: `X_D1 = D(z̃₀¹)` in [-1, 1]. Neither this nor `Stage1Latent` is sent for a
+    /// "no1" model, whose Stage II reads `X_LQ`.
     Stage1Image(&'a Tensor<B, 4>),
-    /// Line 16: `R = E(X_D1)` (8 channels).
+    /// Line 16: `R = E(X_D1)` (8 channels). Not sent for a "no1" model: its bottleneck reads
+    /// the `LqManifold` tensor.
     D1Manifold(&'a Tensor<B, 4>),
     /// Line 18: the identity embedding fed to the bottleneck (of `X_D1`, or the reference).
     /// Only with identity injection, so never for a 2AdaIN model.
@@ -79,7 +87,8 @@ impl<B: Backend> Observer<B> for Quiet {
 /// The result of one batch, images `[N, 3, S, S]` in [-1, 1] (colour fix applied).
 #[derive(Debug, Clone)]
 pub struct Restored<B: Backend> {
-    /// `X_D1`.
+    /// `X_D1`: Stage I's output, or for a "no1" model (whose Stage II reads the input,
+    /// [`NoStage1`](crate::bundle::Stage2Variant::NoStage1)) the input itself.
     pub stage1: Tensor<B, 4>,
     /// `X_D2`, unless only Stage I ran.
     pub stage2: Option<Tensor<B, 4>>,
@@ -117,7 +126,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
                     "this model has no Stage II; restore with Stage I only".into(),
                 ));
             }
-            if (bundle.config.stage2_variant == Stage2Variant::Mib) != bundle.mib.is_some() {
+            if bundle.config.stage2_variant.has_bottleneck() != bundle.mib.is_some() {
                 return Err(RestoreError::Bundle {
                     path: bundle.dir.clone(),
                     message: format!(
@@ -279,12 +288,25 @@ impl<'a, B: Backend> Restorer<'a, B> {
         // from `seed` and `seed + 1` (per face with per-face seeds).
         let mut rng = seeds.map(|s| s ^ 0x9E37_79B9_7F4A_7C15).noise();
 
+        let r_lq = b.vae.moments(lq.clone());
+        observer.event(&PipelineEvent::LqManifold(&r_lq));
+        if !self.options.stage1_only && !b.config.stage2_variant.follows_stage1() {
+            // "no1": Stage II restores X_LQ itself, as diffmac-train's no_stage1 step trains it.
+            return self.bottleneck_and_stage2(
+                lq.clone(),
+                r_lq,
+                lq,
+                reference,
+                seeds,
+                rng,
+                observer,
+            );
+        }
+
         // Stage I (lines 1–12).
-        let r = b.vae.moments(lq.clone());
-        observer.event(&PipelineEvent::LqManifold(&r));
         let stage1 = &b.stage1;
-        let input1 = read_manifold(b.config.stage1.control_config.input, r.clone(), &mut rng)?;
-        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r, &seeds, observer)?;
+        let input1 = read_manifold(b.config.stage1.control_config.input, r_lq.clone(), &mut rng)?;
+        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r_lq, &seeds, observer)?;
         observer.event(&PipelineEvent::Stage1Latent(&z1));
         let x_d1 = b.vae.decode(z1 / scale).clamp(-1.0, 1.0);
         observer.event(&PipelineEvent::Stage1Image(&x_d1));
@@ -295,8 +317,26 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 stage2: None,
             });
         }
+        let r = b.vae.moments(x_d1.clone());
+        observer.event(&PipelineEvent::D1Manifold(&r));
+        self.bottleneck_and_stage2(x_d1, r, lq, reference, seeds, rng, observer)
+    }
 
-        // Stage II (lines 13–32).
+    /// Stage II (lines 13–32) on `x_d1` with `r = E(x_d1)` already computed: the bottleneck
+    /// (or, for 2AdaIN, none) and the stage's sampling.
+    #[allow(clippy::too_many_arguments)]
+    fn bottleneck_and_stage2(
+        &self,
+        x_d1: Tensor<B, 4>,
+        r: Tensor<B, 4>,
+        lq: Tensor<B, 4>,
+        reference: Option<Tensor<B, 2>>,
+        seeds: Seeds,
+        mut rng: BatchNoise,
+        observer: &mut dyn Observer<B>,
+    ) -> Result<Restored<B>> {
+        let b = self.bundle;
+        let dtype = b.context.dtype();
         let (Some(stage2), Some(stage2_config)) = (&b.stage2, &b.config.stage2) else {
             return Err(RestoreError::InvalidOption(
                 "this model has no Stage II; restore with Stage I only".into(),
@@ -304,13 +344,9 @@ impl<'a, B: Backend> Restorer<'a, B> {
         };
         let Some(mib) = &b.mib else {
             // 2AdaIN: the control reads R = E(X_D1) as diffmac-train's 2AdaIN step does.
-            let r = b.vae.moments(x_d1.clone());
-            observer.event(&PipelineEvent::D1Manifold(&r));
             let input2 = read_manifold(stage2_config.control_config.input, r.clone(), &mut rng)?;
             return self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer);
         };
-        let r = b.vae.moments(x_d1.clone());
-        observer.event(&PipelineEvent::D1Manifold(&r));
         let injection = match Self::injection_kind(b, &self.options) {
             InjectionKind::Identity => {
                 let embedding = match reference {

@@ -255,6 +255,66 @@ fn a_two_adain_stage_two_checkpoint_merges_into_a_bundle_without_a_bottleneck() 
     assert!(bundle.mib.is_some());
 }
 
+/// A "no1" Stage II (trained on `X_LQ`, without Stage I) makes a bundle that says so, and the
+/// merged control keeps the settings it was trained with (here: it read the posterior mean).
+#[test]
+fn a_no_stage1_checkpoint_merges_with_its_variant_and_its_control_settings() {
+    use diffmac_ldm::ManifoldInput;
+    use diffmac_restore::bundle::Stage2Variant;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Default::default();
+    let config = write_tiny_bundle::<B>(dir.path(), 1, false, &device).unwrap();
+    let bundle_control = config.stage2.as_ref().unwrap().control_config.clone();
+    assert_eq!(bundle_control.input, ManifoldInput::Sample);
+    let mib = diffmac_mib::MibConfig {
+        identity_dim: 32,
+        ..Default::default()
+    };
+    let (checkpoint, _) = stage2_checkpoint(&config, "no_stage1", Some(&mib));
+    // As diffmac-train writes it: the run's control settings, with SD's widths (the trainer
+    // takes the real ones from the UNet it loads).
+    let state_path = checkpoint.path().join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    // Settings this build cannot read are an error naming the file, not silently replaced.
+    state["config"]["control"] = serde_json::json!({"input": "median"});
+    fs::write(&state_path, state.to_string()).unwrap();
+    let before = fs::read(dir.path().join("config.json")).unwrap();
+    let err = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&state_path.display().to_string()) && err.contains("config.control"),
+        "{err}"
+    );
+    assert_eq!(fs::read(dir.path().join("config.json")).unwrap(), before);
+    state["config"]["control"] = serde_json::json!({"input": "mean", "eps": 1e-6});
+    fs::write(&state_path, state.to_string()).unwrap();
+
+    let merged = merge_checkpoint::<B>(dir.path(), checkpoint.path(), None, &device).unwrap();
+    assert_eq!(merged.stage2_variant, Stage2Variant::NoStage1);
+    assert_eq!(merged.mib.as_ref().unwrap().config, mib);
+    let control = &merged.stage2.as_ref().unwrap().control_config;
+    assert_eq!(control.input, ManifoldInput::Mean);
+    assert_eq!(control.eps, 1e-6);
+    assert_eq!(control.encoder_channels, bundle_control.encoder_channels);
+    assert_eq!(control.latent_channels, bundle_control.latent_channels);
+    // Stage I keeps its own settings.
+    assert_eq!(merged.stage1.control_config, config.stage1.control_config);
+    let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    assert!(text.contains(r#""stage2_variant": "no_stage1""#), "{text}");
+    let bundle = ModelBundle::<B>::load(dir.path(), &device, FloatDType::F32).unwrap();
+    assert!(bundle.mib.is_some());
+    assert_eq!(bundle.config, merged);
+
+    // A no1 Stage II without its bottleneck is refused, as a MIB one is.
+    let mut lost = merged.clone();
+    lost.mib = None;
+    lost.save(dir.path()).unwrap();
+    let err = BundleConfig::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("mib is missing"), "{err}");
+}
+
 #[test]
 fn a_mib_variant_stage_two_checkpoint_without_its_bottleneck_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -465,3 +465,74 @@ fn a_two_adain_model_keeps_stage_one_and_refuses_injection_options() {
         "{err}"
     );
 }
+
+/// The tiny bundle in `dir` turned into a "no1" one (Table 3): Stage II trained on `X_LQ`
+/// without Stage I.
+fn to_no_stage1(dir: &std::path::Path) -> ModelBundle<B> {
+    use diffmac_restore::bundle::{BundleConfig, Stage2Variant};
+    let mut config = BundleConfig::load(dir).unwrap();
+    config.stage2_variant = Stage2Variant::NoStage1;
+    config.save(dir).unwrap();
+    ModelBundle::load(dir, &Default::default(), FloatDType::F32).unwrap()
+}
+
+/// A "no1" model restores `X_LQ` with Stage II alone: no Stage I step, and the identity and
+/// the bottleneck read the input.
+#[test]
+fn a_no_stage1_model_restores_the_input_with_stage_two_alone() {
+    let (dir, plain) = tiny();
+    let one = faces(1);
+    let plain_stage1 = Restorer::new(
+        &plain,
+        RestoreOptions {
+            stage1_only: true,
+            ..options(2)
+        },
+    )
+    .unwrap()
+    .restore(one.clone(), None, 3, &mut Quiet)
+    .unwrap();
+    drop(plain);
+    let bundle = to_no_stage1(dir.path());
+    let restorer = Restorer::new(&bundle, options(3)).unwrap();
+    let lq = faces(2);
+    let (seen, output) = record(&restorer, lq.clone(), 11);
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
+        .collect();
+    let expected = ["Lq", "Id", "Z", "Step", "Step", "Step", "Latent2", "Image2"];
+    assert_eq!(kinds, expected);
+    let (Seen::Lq(r), Seen::Id(id), Seen::Z(z)) = (&seen[0], &seen[1], &seen[2]) else {
+        panic!("{seen:?}")
+    };
+    // The bottleneck reads R = E(X_LQ) with the identity of X_LQ.
+    assert!(max_diff(r, &bundle.vae.moments(lq.clone())) < 1e-5);
+    let own = restorer.identity_of(lq.clone()).unwrap();
+    assert!((id.clone() - own).abs().max().into_scalar() < 1e-5);
+    let want = bundle
+        .mib
+        .as_ref()
+        .unwrap()
+        .forward(r.clone(), Injection::Identity(id.clone()))
+        .unwrap()
+        .z;
+    assert!(max_diff(z, &want) < 1e-5);
+    // X_D1 of a no1 model is the input (up to the colour fix of the input by itself).
+    let restored = restorer.restore(lq.clone(), None, 11, &mut Quiet).unwrap();
+    assert!(max_diff(&restored.stage1, &lq) < 1e-4);
+    assert_eq!(max_diff(restored.output(), &output), 0.0);
+
+    // Asked for Stage I alone, the model still has one and runs it as any bundle does.
+    let stage1_only = Restorer::new(
+        &bundle,
+        RestoreOptions {
+            stage1_only: true,
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let (seen, output) = record(&stage1_only, one, 3);
+    assert!(matches!(seen.last(), Some(Seen::Image1(_))));
+    assert_eq!(max_diff(&output, &plain_stage1.stage1), 0.0);
+}

@@ -57,6 +57,10 @@ pub enum Stage2Variant {
     /// "2AdaIN": no bottleneck; the control reads `E(X_D1)` directly, and nothing (identity or
     /// noise) is injected. The bundle has no `mib`.
     TwoAdain,
+    /// "no1": trained without Stage I, so Stage II restores `X_LQ` itself: the bottleneck
+    /// reads `E(X_LQ)` (and the identity of `X_LQ`). The bundle needs `mib`; its Stage I only
+    /// serves restores asked for Stage I alone.
+    NoStage1,
 }
 
 impl Stage2Variant {
@@ -64,6 +68,16 @@ impl Stage2Variant {
     /// they stay byte-for-byte what earlier versions wrote and read).
     pub fn is_mib(&self) -> bool {
         *self == Self::Mib
+    }
+
+    /// Whether this Stage II has a bottleneck (every variant but 2AdaIN).
+    pub fn has_bottleneck(self) -> bool {
+        self != Self::TwoAdain
+    }
+
+    /// Whether Stage II restores the output of Stage I (every variant but "no1").
+    pub fn follows_stage1(self) -> bool {
+        self != Self::NoStage1
     }
 }
 
@@ -110,7 +124,8 @@ pub struct BundleConfig {
     /// bundles before 2AdaIN support), so older files read as before.
     #[serde(default, skip_serializing_if = "Stage2Variant::is_mib")]
     pub stage2_variant: Stage2Variant,
-    /// Stage II's bottleneck: present with `stage2` for [`Stage2Variant::Mib`]; absent for
+    /// Stage II's bottleneck: present with `stage2` for [`Stage2Variant::Mib`] and
+    /// [`Stage2Variant::NoStage1`]; absent for
     /// [`Stage2Variant::TwoAdain`] ("2AdaIN": the Stage II control reads `E(X_D1)` directly) and
     /// for Stage I-only bundles.
     pub mib: Option<MibFiles>,
@@ -241,18 +256,18 @@ impl BundleConfig {
         if self.image_size == 0 || self.image_size > 4096 {
             return bad(format!("image_size {} is out of range", self.image_size));
         }
-        match (&self.stage2, self.stage2_variant, &self.mib) {
-            (Some(_), Stage2Variant::Mib, Some(_))
-            | (Some(_), Stage2Variant::TwoAdain, None)
-            | (None, Stage2Variant::Mib, None) => {}
-            (Some(_), Stage2Variant::Mib, None) => {
+        let variant = self.stage2_variant;
+        match (&self.stage2, variant.has_bottleneck(), &self.mib) {
+            (Some(_), true, Some(_)) | (Some(_), false, None) => {}
+            (None, _, None) if variant == Stage2Variant::Mib => {}
+            (Some(_), true, None) => {
                 return bad(
                     "stage2 needs its bottleneck, but mib is missing (a Stage II without \
                      one says \"stage2_variant\": \"two_adain\")"
                         .into(),
                 );
             }
-            (Some(_), Stage2Variant::TwoAdain, Some(_)) => {
+            (Some(_), false, Some(_)) => {
                 return bad("a two_adain Stage II has no bottleneck, but mib is given".into());
             }
             (None, _, _) => {

@@ -13,6 +13,7 @@ use diffmac_ldm::{
     UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder, load_module, sd2_empty_prompt_ids,
 };
 use diffmac_mib::{MibConfig, QcStats};
+use serde::Deserialize;
 
 use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant};
 use crate::bundle::load::{CONTEXT_KEY, identity_kind, load_identity};
@@ -276,11 +277,15 @@ const MIB_PROVENANCE: &str = "stage2_mib";
 /// `bundle_dir` as stage `stage` (read from the checkpoint's `state.json` when `None`). Every
 /// file is checked against the bundle's architecture before anything is replaced.
 ///
+/// The bundle adopts the control's settings as trained (`config.control` of the checkpoint's
+/// `state.json`: how it reads the manifold, its feature widths) with the bundle's own UNet and
+/// VAE widths, so that it restores with what it was trained with.
+///
 /// A Stage II checkpoint whose run config says `stage2.variant: two_adain` has no bottleneck:
 /// the bundle becomes a [`Stage2Variant::TwoAdain`] bundle, its own bottleneck (if any) is
 /// dropped (file deleted, noted under `stage2_mib` in the provenance). Any other Stage II
 /// checkpoint must bring `mib.safetensors`, whose trained settings (`config.mib` of the state)
-/// the bundle adopts.
+/// the bundle adopts; a `no_stage1` one makes a [`Stage2Variant::NoStage1`] bundle.
 ///
 /// # Errors
 /// Missing or mis-shaped files (naming file and key), or a bundle without that stage.
@@ -313,9 +318,12 @@ pub fn merge_checkpoint<B: Backend>(
             message: "the bundle has no Stage II to merge into".into(),
         })?
     };
-    let fresh = files.control_config.init::<B>(device);
+    let state_path = checkpoint.join("state.json");
+    let state = read_json(&state_path).ok();
+    let control_config =
+        trained_control_config(&files.control_config, state.as_ref(), &state_path)?;
     load_module(
-        fresh,
+        control_config.init::<B>(device),
         &SafetensorsFile::open(&control_path)?,
         FloatDType::F32,
     )?;
@@ -328,13 +336,15 @@ pub fn merge_checkpoint<B: Backend>(
         drop(UNet2DConditionModel::load(&unet_config, &vb)?);
         vb.finish()?;
     }
-    let state_path = checkpoint.join("state.json");
-    let state = read_json(&state_path).ok();
-    let two_adain = stage == 2
-        && state
-            .as_ref()
-            .and_then(|s| s["config"]["stage2"]["variant"].as_str())
-            == Some("two_adain");
+    let variant = match state
+        .as_ref()
+        .and_then(|s| s["config"]["stage2"]["variant"].as_str())
+    {
+        Some("two_adain") => Stage2Variant::TwoAdain,
+        Some("no_stage1") => Stage2Variant::NoStage1,
+        _ => Stage2Variant::Mib,
+    };
+    let two_adain = stage == 2 && variant == Stage2Variant::TwoAdain;
     // The checked bottleneck of a MIB-variant Stage II: its settings as trained and μ_QC, σ_QC.
     let mut mib = None;
     if stage == 2 && !two_adain {
@@ -382,6 +392,7 @@ pub fn merge_checkpoint<B: Backend>(
         config.stage2.as_mut().expect("checked above")
     };
     files.control = control_name;
+    files.control_config = control_config;
     files.trained = true;
     if has_unet {
         copy_into(&unet_path, bundle_dir, &unet_name)?;
@@ -395,7 +406,7 @@ pub fn merge_checkpoint<B: Backend>(
             config: trained,
             qc_stats,
         });
-        config.stage2_variant = Stage2Variant::Mib;
+        config.stage2_variant = variant;
         config.provenance.remove(MIB_PROVENANCE);
     } else if two_adain {
         // 2AdaIN trained without a bottleneck: restoring with the bundle's old one would feed
@@ -419,4 +430,29 @@ pub fn merge_checkpoint<B: Backend>(
         let _ = std::fs::remove_file(bundle_dir.join(&m.file));
     }
     Ok(config)
+}
+
+/// The control settings a checkpoint was trained with (`config.control` of its `state`, read
+/// from `state_path`), on the widths of the bundle's stage (`bundle`); `bundle` itself when
+/// the state has none.
+fn trained_control_config(
+    bundle: &ControlConfig,
+    state: Option<&serde_json::Value>,
+    state_path: &Path,
+) -> Result<ControlConfig> {
+    let Some(value) = state
+        .map(|s| &s["config"]["control"])
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(bundle.clone());
+    };
+    let trained = ControlConfig::deserialize(value).map_err(|e| RestoreError::Bundle {
+        path: state_path.to_path_buf(),
+        message: format!("config.control is not a control configuration: {e}"),
+    })?;
+    Ok(ControlConfig {
+        latent_channels: bundle.latent_channels,
+        encoder_channels: bundle.encoder_channels.clone(),
+        ..trained
+    })
 }
