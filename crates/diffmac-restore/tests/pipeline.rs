@@ -70,6 +70,13 @@ fn record(restorer: &Restorer<'_, B>, lq: Tensor<B, 4>, seed: u64) -> (Vec<Seen>
     (seen, out.output().clone())
 }
 
+/// The names of the events seen, in order.
+fn kinds(seen: &[Seen]) -> Vec<String> {
+    seen.iter()
+        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn stages_run_in_algorithm_1_order_on_the_right_tensors() {
     let (_dir, bundle) = tiny();
@@ -77,10 +84,7 @@ fn stages_run_in_algorithm_1_order_on_the_right_tensors() {
     let lq = faces(2);
     let (seen, output) = record(&restorer, lq.clone(), 11);
 
-    let kinds: Vec<String> = seen
-        .iter()
-        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
-        .collect();
+    let kinds = kinds(&seen);
     let expected = [
         "Lq", "Step", "Step", "Step", "Latent1", "Image1", "D1", "Id", "Z", "Step", "Step", "Step",
         "Latent2", "Image2",
@@ -353,10 +357,7 @@ fn a_two_adain_model_feeds_e_of_x_d1_to_stage_two() {
     let lq = faces(2);
     let seed = 11;
     let (seen, output) = record(&restorer, lq.clone(), seed);
-    let kinds: Vec<String> = seen
-        .iter()
-        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
-        .collect();
+    let kinds = kinds(&seen);
     let expected = [
         "Lq", "Step", "Step", "Step", "Latent1", "Image1", "D1", "Step", "Step", "Step", "Latent2",
         "Image2",
@@ -497,10 +498,7 @@ fn a_no_stage1_model_restores_the_input_with_stage_two_alone() {
     let restorer = Restorer::new(&bundle, options(3)).unwrap();
     let lq = faces(2);
     let (seen, output) = record(&restorer, lq.clone(), 11);
-    let kinds: Vec<String> = seen
-        .iter()
-        .map(|s| format!("{s:?}").split('(').next().unwrap().to_string())
-        .collect();
+    let kinds = kinds(&seen);
     let expected = ["Lq", "Id", "Z", "Step", "Step", "Step", "Latent2", "Image2"];
     assert_eq!(kinds, expected);
     let (Seen::Lq(r), Seen::Id(id), Seen::Z(z)) = (&seen[0], &seen[1], &seen[2]) else {

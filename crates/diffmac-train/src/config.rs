@@ -751,6 +751,10 @@ mod tests {
         assert_eq!(speed.precision, Precision::Bf16);
         assert_eq!((speed.data.size, speed.batch_size), (512, 2));
         assert_eq!(speed.control.trainable, TrainableParts::ControlAndUNet);
+        let cpu = read("sd21-random-f32-cpu.json");
+        assert_eq!(cpu.precision, Precision::F32);
+        assert_eq!((cpu.data.size, cpu.batch_size), (512, 2));
+        assert_eq!(cpu.control.trainable, TrainableParts::Control);
     }
 
     #[test]
