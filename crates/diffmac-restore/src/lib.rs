@@ -43,4 +43,4 @@ pub use bundle::{BundleConfig, ModelBundle};
 pub use error::{RestoreError, Result};
 pub use options::{ColorFix, RestoreOptions, SamplerKind};
 pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};
-pub use stage::{StageDenoiser, sample_stage, sample_stage_with};
+pub use stage::{StageDenoiser, sample_stage};

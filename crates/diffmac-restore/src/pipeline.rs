@@ -29,7 +29,7 @@ use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
-use crate::stage::sample_stage_with;
+use crate::stage::sample_stage;
 
 /// One intermediate result of the pipeline, in Algorithm 1's order.
 #[derive(Debug)]
@@ -425,7 +425,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 total,
             });
         };
-        sample_stage_with(
+        sample_stage(
             &models.unet,
             &models.control,
             control_input,

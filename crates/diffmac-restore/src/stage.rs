@@ -53,12 +53,15 @@ impl<B: Backend> Denoiser<B, 4> for StageDenoiser<'_, B> {
     }
 }
 
-/// Samples one stage: the spaced sampler from `init` down to x̂₀ with
-/// [`StageDenoiser`], every random draw from `seed`. Returns the latent in the UNet's scale
-/// (multiply by `1 / scaling_factor` before decoding).
+/// Samples one stage: the spaced sampler from `init` down to x̂₀ with [`StageDenoiser`],
+/// every random draw from `noise` ([`Sampler::sample_with`]): a seed (one stream for the
+/// batch) or [`BatchNoise::per_item`] (one seed per batch item, so that an item's latent does
+/// not depend on the rest of its batch). Returns the latent in the UNet's scale (multiply by
+/// `1 / scaling_factor` before decoding).
 ///
 /// # Errors
-/// Invalid sampler settings (e.g. more steps than the schedule keeps).
+/// Invalid sampler settings (e.g. more steps than the schedule keeps), or per-item noise
+/// without one seed per batch item.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_stage<B: Backend>(
     unet: &UNet2DConditionModel<B>,
@@ -67,39 +70,9 @@ pub fn sample_stage<B: Backend>(
     context: Tensor<B, 3>,
     sampler: &Sampler,
     init: Init<B, 4>,
-    seed: u64,
-    on_step: impl FnMut(&StepInfo<'_, B, 4>),
-) -> Result<Tensor<B, 4>> {
-    let noise = BatchNoise::shared(seed);
-    sample_stage_with(
-        unet,
-        control,
-        control_input,
-        context,
-        sampler,
-        init,
-        noise,
-        on_step,
-    )
-}
-
-/// As [`sample_stage`], drawing from `noise` ([`Sampler::sample_with`]): with
-/// [`BatchNoise::per_item`] each batch item has its own seed, so that an item's latent does not
-/// depend on the rest of its batch.
-///
-/// # Errors
-/// As [`sample_stage`], and unless per-item noise has one seed per batch item.
-#[allow(clippy::too_many_arguments)]
-pub fn sample_stage_with<B: Backend>(
-    unet: &UNet2DConditionModel<B>,
-    control: &AdaInControl<B>,
-    control_input: Tensor<B, 4>,
-    context: Tensor<B, 3>,
-    sampler: &Sampler,
-    init: Init<B, 4>,
-    noise: BatchNoise,
+    noise: impl Into<BatchNoise>,
     on_step: impl FnMut(&StepInfo<'_, B, 4>),
 ) -> Result<Tensor<B, 4>> {
     let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
-    Ok(sampler.sample_with(&mut denoiser, init, noise, on_step)?)
+    Ok(sampler.sample_with(&mut denoiser, init, noise.into(), on_step)?)
 }

@@ -81,6 +81,13 @@ pub struct BatchNoise {
     per_item: bool,
 }
 
+/// A seed alone means one stream for the whole batch ([`BatchNoise::shared`]).
+impl From<u64> for BatchNoise {
+    fn from(seed: u64) -> Self {
+        Self::shared(seed)
+    }
+}
+
 impl BatchNoise {
     /// One stream for the whole batch: draws equal [`NoiseRng::new`]`(seed)`'s, so the
     /// values an item gets depend on its place in the batch and on the batch size.
