@@ -218,16 +218,10 @@ impl SafetensorsFile {
         device: &Device<B>,
         dtype: FloatDType,
     ) -> Result<Tensor<B, D>> {
-        let data = self.data(key)?;
-        let e = &self.entries[key];
-        if !e.dtype.is_float() {
-            return Err(LdmError::UnsupportedDtype {
-                path: self.path.clone(),
-                key: key.to_string(),
-                dtype: e.dtype_name.clone(),
-            });
-        }
-        if e.shape.len() != D {
+        let e = self.entries.get(key);
+        if let Some(e) = e
+            && e.shape.len() != D
+        {
             return Err(LdmError::ShapeMismatch {
                 path: self.path.clone(),
                 key: key.to_string(),
@@ -237,9 +231,43 @@ impl SafetensorsFile {
         }
         let target: DType = dtype.into();
         Ok(Tensor::from_data(
-            data.convert_dtype(target),
+            self.float_data(key, dtype)?,
             (device, target),
         ))
+    }
+
+    /// A float tensor's data converted to `dtype`, on the host.
+    fn float_data(&self, key: &str, dtype: FloatDType) -> Result<TensorData> {
+        let data = self.data(key)?;
+        let e = &self.entries[key];
+        if !e.dtype.is_float() {
+            return Err(LdmError::UnsupportedDtype {
+                path: self.path.clone(),
+                key: key.to_string(),
+                dtype: e.dtype_name.clone(),
+            });
+        }
+        Ok(data.convert_dtype(dtype.into()))
+    }
+}
+
+/// The transpose of a matrix's data, laid out row-major like any other: a weight kept as a
+/// transposed view would be copied into a contiguous one by every matmul on the CPU backend.
+fn transpose_matrix(data: TensorData) -> TensorData {
+    fn flip<E: burn::tensor::Element>(data: &TensorData, rows: usize, cols: usize) -> TensorData {
+        let v = data.as_slice::<E>().expect("the data's own element type");
+        let out: Vec<E> = (0..cols)
+            .flat_map(|j| (0..rows).map(move |i| v[i * cols + j]))
+            .collect();
+        TensorData::new(out, [cols, rows])
+    }
+    let [rows, cols] = [data.shape[0], data.shape[1]];
+    match data.dtype {
+        DType::F64 => flip::<f64>(&data, rows, cols),
+        DType::F32 => flip::<f32>(&data, rows, cols),
+        DType::F16 => flip::<burn::tensor::f16>(&data, rows, cols),
+        DType::BF16 => flip::<burn::tensor::bf16>(&data, rows, cols),
+        other => unreachable!("float_data converts to a float dtype, not {other:?}"),
     }
 }
 
@@ -453,14 +481,28 @@ impl<B: Backend> VarBuilder<B> {
     /// [`LdmError::MissingKey`], [`LdmError::ShapeMismatch`] or
     /// [`LdmError::UnsupportedDtype`], each naming the key and the file.
     pub fn get<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<B, D>> {
+        self.read(name, shape, false)
+    }
+
+    /// [`VarBuilder::get`], transposed (`D` = 2) when `transpose` is set.
+    fn read<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+        transpose: bool,
+    ) -> Result<Tensor<B, D>> {
         let key = self.key(name);
+        let dtype: DType = self.inner.dtype.into();
         match &self.inner.backing {
             Backing::Shapes(shapes) => {
                 shapes.borrow_mut().push((key, shape.to_vec()));
                 Ok(Tensor::zeros([1; D], (&self.inner.device, DType::F32)))
             }
             Backing::Random => {
-                let dtype: DType = self.inner.dtype.into();
+                let mut shape = shape;
+                if transpose {
+                    shape.reverse();
+                }
                 Ok(Tensor::random(
                     shape,
                     Distribution::Normal(0.0, 0.02),
@@ -481,9 +523,12 @@ impl<B: Backend> VarBuilder<B> {
                         found: found.to_vec(),
                     });
                 }
-                let t = file.float_tensor(&key, &self.inner.device, self.inner.dtype)?;
+                let mut data = file.float_data(&key, self.inner.dtype)?;
+                if transpose {
+                    data = transpose_matrix(data);
+                }
                 used.borrow_mut().insert(key);
-                Ok(t)
+                Ok(Tensor::from_data(data, (&self.inner.device, dtype)))
             }
         }
     }
@@ -512,7 +557,7 @@ impl<B: Backend> VarBuilder<B> {
     /// # Errors
     /// As [`VarBuilder::get`].
     pub fn linear_weight(&self, name: &str, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>> {
-        let p = Param::from_tensor(self.get(name, shape)?.transpose());
+        let p = Param::from_tensor(self.read(name, shape, true)?);
         self.inner.params.borrow_mut().push(KeyEntry {
             key: self.key(name),
             id: p.id,

@@ -206,3 +206,22 @@ fn absurd_shapes_in_a_corrupt_header_are_errors_not_overflows() {
         "{message}"
     );
 }
+
+/// A PyTorch `nn.Linear` weight `[out, in]` loads as Burn's `[in, out]` in every precision.
+#[test]
+fn linear_weights_load_transposed_in_every_precision() {
+    use diffmac_ldm::VarBuilder;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("linear.safetensors");
+    let weight = TensorData::new((0..6).map(|v| v as f32).collect::<Vec<_>>(), [2, 3]);
+    save_safetensors(&path, &BTreeMap::from([("w".to_string(), weight)])).expect("write");
+    for dtype in [FloatDType::F32, FloatDType::F16, FloatDType::BF16] {
+        let file = SafetensorsFile::open(&path).expect("open");
+        let vb = VarBuilder::<B>::from_file(file, &device(), dtype);
+        let w = vb.linear_weight("w", [2, 3]).expect("loads").val();
+        assert_eq!(w.dims(), [3, 2], "{dtype:?}");
+        let values = w.into_data().convert::<f32>().to_vec::<f32>().expect("values");
+        assert_eq!(values, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0], "{dtype:?}");
+        vb.finish().expect("every tensor used");
+    }
+}
