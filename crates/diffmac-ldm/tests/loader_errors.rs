@@ -220,7 +220,11 @@ fn linear_weights_load_transposed_in_every_precision() {
         let vb = VarBuilder::<B>::from_file(file, &device(), dtype);
         let w = vb.linear_weight("w", [2, 3]).expect("loads").val();
         assert_eq!(w.dims(), [3, 2], "{dtype:?}");
-        let values = w.into_data().convert::<f32>().to_vec::<f32>().expect("values");
+        let values = w
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("values");
         assert_eq!(values, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0], "{dtype:?}");
         vb.finish().expect("every tensor used");
     }
