@@ -144,18 +144,23 @@ fn random_iresnet_state_dicts_have_arcface_s_layout() {
 #[test]
 fn an_in_memory_random_bundle_runs_the_pipeline() {
     use diffmac_restore::bundle::{Preset, random_bundle};
-    use diffmac_restore::{Quiet, RestoreOptions, Restorer};
     let device = Default::default();
     let bundle = random_bundle::<B>(Preset::Tiny, 0, &device, FloatDType::F32).unwrap();
+    let out = restore_one_step(&bundle);
+    assert_eq!(out.output().dims(), [1, 3, 64, 64]);
+}
+
+/// A black 64² face restored with one step per stage.
+fn restore_one_step(bundle: &ModelBundle<B>) -> diffmac_restore::Restored<B> {
+    use diffmac_restore::{Quiet, RestoreOptions, Restorer};
     let options = RestoreOptions {
         stage1_steps: 1,
         stage2_steps: 1,
         ..RestoreOptions::default()
     };
-    let restorer = Restorer::new(&bundle, options).unwrap();
-    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
-    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
-    assert_eq!(out.output().dims(), [1, 3, 64, 64]);
+    let restorer = Restorer::new(bundle, options).unwrap();
+    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 64, 64], &Default::default());
+    restorer.restore(face, None, 0, &mut Quiet).unwrap()
 }
 
 /// A fake diffmac-train Stage II checkpoint folder: a trained (random) control and a
@@ -206,7 +211,6 @@ fn stage2_checkpoint(
 #[test]
 fn a_two_adain_stage_two_checkpoint_merges_into_a_bundle_without_a_bottleneck() {
     use diffmac_restore::bundle::Stage2Variant;
-    use diffmac_restore::{Quiet, RestoreOptions, Restorer};
     let dir = tempfile::tempdir().unwrap();
     let device = Default::default();
     let config = write_tiny_bundle::<B>(dir.path(), 1, false, &device).unwrap();
@@ -230,14 +234,7 @@ fn a_two_adain_stage_two_checkpoint_merges_into_a_bundle_without_a_bottleneck() 
     for (k, v) in &trained {
         assert_eq!(v, &got[k].to_vec::<f32>().unwrap(), "{k}");
     }
-    let options = RestoreOptions {
-        stage1_steps: 1,
-        stage2_steps: 1,
-        ..RestoreOptions::default()
-    };
-    let restorer = Restorer::new(&bundle, options).unwrap();
-    let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 64, 64], &device);
-    let out = restorer.restore(face, None, 0, &mut Quiet).unwrap();
+    let out = restore_one_step(&bundle);
     assert_eq!(out.stage2.unwrap().dims(), [1, 3, 64, 64]);
 
     // A later MIB-variant Stage II brings its bottleneck back, with its trained settings.
