@@ -5,28 +5,41 @@
 #   cargo build --release --features diffmac-cli/cuda --bin diffmac-bench --bin diffmac-train
 #   cp target/release/diffmac-bench target/release/diffmac-train .device/
 #   scripts/gpu_bench.sh .device bf16 out/gpu
-# Parts, in this order (PARTS=diffmac,torch,train by default):
-#   diffmac  diffmac-bench --preset sd21 (UNet steps, VAE, control + MIB, full DID restore;
-#            PRESET=tiny checks the script in seconds)
+# Parts, in this order (PARTS=torch,warm,diffmac,profile,train by default):
 #   torch    scripts/reference/torch_bench.py, the same items with diffusers (needs diffusers)
+#   warm     the first calls only: compiles and autotunes every kernel the items need, one
+#            process per group of items at the same time (WARM_GROUPS, space-separated groups of
+#            comma-separated items), so that NVRTC runs on several cores; they share the kernel
+#            cache (each reuses the shapes the others tuned first), and the timed part below
+#            finds it filled
+#   diffmac  diffmac-bench --preset sd21 (UNet steps, VAE, control + MIB, full DID restore,
+#            training step; PRESET=tiny checks the script in seconds), one process, timed
+#   profile  one UNet step with CubeCL's per-kernel profiling (PROFILE_ITEMS), to profile.log
 #   train    diffmac-train, Stage I at 512², batch 2, random SD 2.1 weights
 #            (configs/train/sd21-random-bf16-speed.json), seconds per step from metrics.jsonl
-# Each part runs under its own time limit (DIFFMAC_TIMEOUT, TORCH_TIMEOUT, TRAIN_TIMEOUT, in
-# seconds) and keeps what it measured when stopped. Peak device memory is sampled with
-# nvidia-smi while each part runs.
+# Each part runs under its own time limit (TORCH_TIMEOUT, WARM_TIMEOUT, DIFFMAC_TIMEOUT,
+# PROFILE_TIMEOUT, TRAIN_TIMEOUT, in seconds) and keeps what it measured when stopped. Peak
+# device memory is sampled with nvidia-smi while each part runs.
 # Compiled kernels and autotune results (minutes of work on a fresh machine) are kept in
 # KERNEL_CACHE (default target/kernel-cache); KERNEL_CACHE_IN=FILE.tar.xz unpacks an earlier
-# run's cache first and PACK_CACHE=1 packs this one into OUT/kernel-cache.tar.xz. A warm-up run
-# that only fills the cache: BENCH_ARGS="--warmup 1 --repeats 1" RESTORE_REPEATS=1 PACK_CACHE=1.
-# OUT gets summary.txt, log.txt, kernels.log (each kernel compiled and autotuned),
-# diffmac.json, torch.json, train_metrics.jsonl and the packed cache: at most 7 files.
+# run's cache first and PACK_CACHE=1 packs this one into OUT/kernel-cache.tar.xz.
+# AUTOTUNE_DEFER (CUBECL_AUTOTUNE_DEFER, vendor/README.md) names the autotune candidates tried
+# only when no other candidate of a shape runs: fewer compilations per shape on a cold cache;
+# AUTOTUNE_DEFER= (empty) autotunes every candidate.
+# OUT gets summary.txt, log.txt, diffmac.json, torch.json, profile.log, logs.tar.xz (each
+# process's kernel log: every kernel compiled and autotuned) and the packed cache: at most 7
+# files.
 set -uo pipefail
 BIN_DIR=${1:?folder holding diffmac-bench and diffmac-train}
 PRECISION=${2:-bf16}
 OUT=${3:-out/gpu}
-PARTS=${PARTS:-diffmac,torch,train}
+PARTS=${PARTS:-torch,warm,diffmac,profile,train}
 PRESET=${PRESET:-sd21}
-ITEMS=${ITEMS:-unet_b1,restore,vae_encode,vae_decode,control_mib,unet_mod_b1,unet_b8,train_b2}
+ITEMS=${ITEMS:-unet_b1,unet_mod_b1,control_mib,vae_encode,vae_decode,restore,unet_b8,train_b2,restore_b8}
+WARM_GROUPS=${WARM_GROUPS:-unet_b1,unet_mod_b1,restore unet_b8 restore_b8 vae_encode vae_decode,control_mib train_b2}
+PROFILE_ITEMS=${PROFILE_ITEMS:-unet_b1}
+export CUBECL_AUTOTUNE_DEFER=${AUTOTUNE_DEFER-cmma,cyclic,conv_direct,simple_sync,simple_async}
+export WARM_GROUPS
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 WORK=$(mktemp -d)
@@ -36,7 +49,9 @@ mkdir -p "$KERNEL_CACHE"
 if [[ -n "${KERNEL_CACHE_IN:-}" ]]; then
     tar xJf "$KERNEL_CACHE_IN" -C "$KERNEL_CACHE" || echo "could not unpack $KERNEL_CACHE_IN"
 fi
-export DIFFMAC_KERNEL_CACHE=$KERNEL_CACHE DIFFMAC_KERNEL_LOG=$(realpath -m "$OUT/kernels.log")
+LOGS=$WORK/logs
+mkdir -p "$LOGS"
+export DIFFMAC_KERNEL_CACHE=$KERNEL_CACHE DIFFMAC_KERNEL_LOG=$LOGS/kernels.log LOGS
 
 wants() { [[ ",$PARTS," == *",$1,"* ]]; }
 
@@ -66,14 +81,34 @@ run_part() {  # run_part NAME TIMEOUT COMMAND...: runs with a time limit and mem
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$WORK/card.txt"
 
-if wants diffmac; then
-    run_part diffmac "${DIFFMAC_TIMEOUT:-1800}" "$BIN_DIR/diffmac-bench" --preset "$PRESET" \
-        --precision "$PRECISION" --only "$ITEMS" --restore-repeats "${RESTORE_REPEATS:-2}" --json "$OUT/diffmac.json" \
-        ${BENCH_ARGS:-}
-fi
+BENCH=("$(realpath "$BIN_DIR")/diffmac-bench" --preset "$PRESET" --precision "$PRECISION")
+
 if wants torch; then
     run_part torch "${TORCH_TIMEOUT:-600}" bash -c "python3 scripts/reference/torch_bench.py \
         --precision $PRECISION --restore-repeats 2 > $OUT/torch.json"
+fi
+if wants warm; then
+    # One bench process per group, each with its own kernel log; `timeout` stops them all.
+    run_part warm "${WARM_TIMEOUT:-1800}" bash -c '
+        i=0
+        for group in $WARM_GROUPS; do
+            i=$((i + 1))
+            DIFFMAC_KERNEL_LOG=$LOGS/kernels-warm-$i.log "$@" --only "$group" --warmup 1 \
+                --repeats 1 --restore-repeats 1 --steps 2 --json "$LOGS/warm-$i.json" \
+                > "$LOGS/warm-$i.txt" 2>&1 &
+        done
+        wait' warm "${BENCH[@]}"
+fi
+if wants diffmac; then
+    run_part diffmac "${DIFFMAC_TIMEOUT:-1800}" "${BENCH[@]}" --only "$ITEMS" \
+        --restore-repeats "${RESTORE_REPEATS:-2}" --json "$OUT/diffmac.json" ${BENCH_ARGS:-}
+fi
+if wants profile; then
+    (
+        export CUBECL_DEBUG_OPTION=profile DIFFMAC_KERNEL_LOG=$(realpath -m "$OUT/profile.log")
+        run_part profile "${PROFILE_TIMEOUT:-300}" "${BENCH[@]}" --only "$PROFILE_ITEMS" \
+            --warmup 1 --repeats 1
+    )
 fi
 if wants train; then
     rm -rf "$OUT/train-run"
@@ -83,14 +118,15 @@ if wants train; then
     cp "$OUT/train-run/metrics.jsonl" "$OUT/train_metrics.jsonl" 2>/dev/null
     rm -rf "$OUT/train-run"
 fi
+tar cJf "$OUT/logs.tar.xz" -C "$LOGS" . 2>/dev/null
 
 if [[ "${PACK_CACHE:-0}" == 1 ]]; then
     tar cJf "$OUT/kernel-cache.tar.xz" -C "$KERNEL_CACHE" . && du -h "$OUT/kernel-cache.tar.xz"
 fi
 
-python3 - "$OUT" "$WORK" <<'PY' | tee "$OUT/summary.txt"
+python3 - "$OUT" "$WORK" "$LOGS" <<'PY' | tee "$OUT/summary.txt"
 import json, pathlib, statistics, sys
-out, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+out, work, logs = (pathlib.Path(a) for a in sys.argv[1:4])
 def load(name):
     p = out / name
     try:
@@ -130,6 +166,10 @@ if metrics.exists():
         later = secs[2:] or secs
         print(f"diffmac-train Stage I, batch 2: {len(secs)} steps, first {secs[0]:.1f} s, "
               f"median after two {statistics.median(later) * 1e3:.1f} ms")
+for warm in sorted(logs.glob("warm-*.json")):
+    for item in json.loads(warm.read_text()).get("items", []):
+        print(f"cold first call ({warm.stem}, parallel warm-up): {item['name']} "
+              f"{item['first_ms'] / 1e3:.1f} s")
 peaks = work / "peaks.txt"
 if peaks.exists():
     for line in peaks.read_text().splitlines():

@@ -88,7 +88,8 @@ mod kernel_cache {
 
     /// Configures CubeCL once, before the first device exists: its kernel and autotune caches
     /// go to [`super::kernel_cache_dir`], and with `DIFFMAC_KERNEL_LOG=FILE` every kernel
-    /// compilation and autotune result is logged to FILE (where first-run minutes go). Leaves
+    /// compilation and autotune result is logged to FILE (where first-run minutes go), as are
+    /// per-kernel times with `CUBECL_DEBUG_OPTION=profile` (a summary at each sync). Leaves
     /// CubeCL alone when it is configured already (a config file, or an embedding program).
     pub(super) fn keep_once() {
         static ONCE: std::sync::Once = std::sync::Once::new();
@@ -106,8 +107,10 @@ mod kernel_cache {
             if let Some(log) = std::env::var_os("DIFFMAC_KERNEL_LOG").filter(|v| !v.is_empty()) {
                 config.compilation.logger.file = Some(log.clone().into());
                 config.compilation.logger.level = CompilationLogLevel::Basic;
-                config.autotune.logger.file = Some(log.into());
+                config.autotune.logger.file = Some(log.clone().into());
                 config.autotune.logger.level = AutotuneLogLevel::Minimal;
+                // Per-kernel times, when `CUBECL_DEBUG_OPTION=profile` turns them on.
+                config.profiling.logger.file = Some(log.into());
             }
             CubeClRuntimeConfig::set(config);
         });

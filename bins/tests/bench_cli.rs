@@ -11,7 +11,8 @@ fn bench(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-const ALL: &str = "train_b2,restore,unet_b1,unet_b8,vae_encode,vae_decode,control_mib,unet_mod_b1";
+const ALL: &str =
+    "train_b2,restore,unet_b1,unet_b8,vae_encode,vae_decode,control_mib,unet_mod_b1,restore_b8";
 
 #[test]
 fn every_item_runs_in_the_order_asked_and_is_reported() {
@@ -68,6 +69,35 @@ fn every_item_runs_in_the_order_asked_and_is_reported() {
             .unwrap()
     };
     assert!(median("restore") > median("unet_b1"));
+}
+
+#[test]
+fn training_and_inference_run_in_bf16_as_on_the_gpu() {
+    // The GPU figures are bf16; the training step casts its trainable modules to it.
+    let out = bench(&[
+        "--preset",
+        "tiny",
+        "--precision",
+        "bf16",
+        "--only",
+        "train_b2,unet_b1",
+        "--warmup",
+        "1",
+        "--repeats",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["precision"], "bf16");
+    assert_eq!(report["output_dtype"], "BF16");
+    let names: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["train_b2", "unet_b1"]);
 }
 
 #[test]

@@ -7,6 +7,7 @@ with random weights and times, on CUDA in the requested precision:
                      replayed as a CUDA graph
   vae_encode/decode  512² image ↔ 64² latent
   restore            a DiffMAC-shaped restore: 2 × (VAE encode + 50 UNet steps + decode), eager
+  restore_b8         the same for 8 faces at once (whole-photo mode's batches)
   train_b2           one full-UNet training step at batch 2 (f32 weights, bf16 autocast, AdamW
                      lr 1e-4, ε-prediction MSE), as the design notes measured it
 and reports each item's peak allocated device memory (peak_mib), and counts the UNet step's FLOPs with torch.utils.flop_counter. Prints JSON on stdout.
@@ -98,7 +99,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--restore-repeats", type=int, default=3)
-    ap.add_argument("--only", default="unet_b1,unet_b8,vae_encode,vae_decode,restore,train_b2")
+    ap.add_argument("--only",
+                    default="unet_b1,unet_b8,vae_encode,vae_decode,restore,restore_b8,train_b2")
     args = ap.parse_args()
     only = set(args.only.split(","))
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.precision]
@@ -133,22 +135,23 @@ def main():
         if "vae_decode" in only:
             items.append({"name": "vae_decode", **timed(dec, args.warmup, args.repeats)})
 
-        c1 = torch.randn(1, 77, 1024, device=dev, dtype=dtype)
-
-        def restore():
-            x = img
+        def restore(faces):
+            x = torch.randn(faces, 3, 512, 512, device=dev, dtype=dtype)
+            c = torch.randn(faces, 77, 1024, device=dev, dtype=dtype)
             for _ in range(2):
                 moments = vae.quant_conv(vae.encoder(x))
-                lat = torch.randn(1, 4, 64, 64, device=dev, dtype=dtype)
+                lat = torch.randn(faces, 4, 64, 64, device=dev, dtype=dtype)
                 for i in range(args.steps):
-                    eps = unet(lat, torch.full((1,), 999.0 - i * 20, device=dev),
-                               encoder_hidden_states=c1).sample
+                    eps = unet(lat, torch.full((faces,), 999.0 - i * 20, device=dev),
+                               encoder_hidden_states=c).sample
                     lat = lat - 0.01 * eps + 0.0 * moments[:, :4]
                 x = vae.decode(lat / 0.18215).sample
             return x
 
-        if "restore" in only:
-            items.append({"name": "restore", **timed(restore, 1, args.restore_repeats)})
+        for name, faces in [("restore", 1), ("restore_b8", 8)]:
+            if name in only:
+                run = lambda: restore(faces)
+                items.append({"name": name, **timed(run, 1, args.restore_repeats)})
     if "train_b2" in only:
         del unet
         items.append({"name": "train_b2", **train_step_timing(args)})

@@ -51,7 +51,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     precision: PrecisionArg,
     /// Items to run, in this order (comma-separated): unet_b1, unet_b8, vae_encode,
-    /// vae_decode, control_mib, unet_mod_b1, restore, train_b2.
+    /// vae_decode, control_mib, unet_mod_b1, restore, restore_b8 (8 faces at once, as
+    /// whole-photo mode batches them), train_b2.
     #[arg(
         long,
         value_delimiter = ',',
@@ -169,7 +170,7 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
 }
 
 /// The items `--only` can name.
-const ITEMS: [&str; 8] = [
+const ITEMS: [&str; 9] = [
     "unet_b1",
     "unet_b8",
     "vae_encode",
@@ -177,6 +178,7 @@ const ITEMS: [&str; 8] = [
     "control_mib",
     "unet_mod_b1",
     "restore",
+    "restore_b8",
     "train_b2",
 ];
 
@@ -278,16 +280,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
                             .forward_modulated(x.clone(), t.clone(), context(1), &modulation);
                 })
             }
-            "restore" => {
+            "restore" | "restore_b8" => {
                 let options = RestoreOptions {
                     stage1_steps: args.steps,
                     stage2_steps: args.steps,
                     ..RestoreOptions::default()
                 };
                 let restorer = Restorer::new(&bundle, options)?;
-                let face = random([1, 3, size, size]);
+                let faces = if item == "restore" { 1 } else { 8 };
+                let batch = random([faces, 3, size, size]);
+                let seeds: Vec<u64> = (0..faces as u64).collect();
                 let what = format!(
-                    "full DID restore of one {size}² face: 2 × (VAE encode + {} UNet steps + \
+                    "full DID restore of {faces} {size}² face(s) at once (whole-photo mode's \
+                     batches, one noise stream per face): 2 × (VAE encode + {} UNet steps + \
                      decode), F_ID, MIB",
                     args.steps
                 );
@@ -298,7 +303,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     args.restore_repeats,
                     || {
                         restorer
-                            .restore(face.clone(), None, 0, &mut Quiet)
+                            .restore_seeded(batch.clone(), None, &seeds, &mut Quiet)
                             .expect("restore");
                     },
                 )

@@ -2,7 +2,7 @@
 //! block, `Transformer2DModel`, and the single-head spatial attention of the VAE.
 
 use burn::module::Module;
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -14,6 +14,8 @@ use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear};
 
 /// Scaled dot-product attention over `[B, heads, N, d]` tensors; with `upcast` the scores
 /// and softmax run in f32 whatever the working precision (diffusers' `upcast_attention`).
+/// Under autodiff (training) it is [`differentiable_attention`]; otherwise the backend's
+/// attention op, which fused backends autotune.
 pub(crate) fn sdpa<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -21,19 +23,39 @@ pub(crate) fn sdpa<B: Backend>(
     upcast: bool,
     is_causal: bool,
 ) -> Tensor<B, 4> {
-    let options = AttentionModuleOptions {
-        scale: None,
-        softcap: None,
-        is_causal,
-    };
     let dtype = q.dtype();
-    if upcast && dtype != burn::tensor::DType::F32 {
+    let upcast = upcast && dtype != burn::tensor::DType::F32;
+    let (q, k, v) = if upcast {
         let f = FloatDType::F32;
-        let out = attention(q.cast(f), k.cast(f), v.cast(f), None, None, options);
-        out.cast(dtype)
+        (q.cast(f), k.cast(f), v.cast(f))
     } else {
+        (q, k, v)
+    };
+    let out = if B::ad_enabled(&q.device()) && !is_causal {
+        differentiable_attention(q, k, v)
+    } else {
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal,
+        };
         attention(q, k, v, None, None, options)
-    }
+    };
+    if upcast { out.cast(dtype) } else { out }
+}
+
+/// `softmax(q·kᵀ/√d)·v` written out, for training. Burn's attention op under autodiff
+/// differentiates through the softmax's max shift (an argmax and a gather, whose bf16 CUDA
+/// kernels read out of bounds in Burn 0.21 and crashed the full-size training step), although
+/// the shift cancels in the gradient; `softmax` detaches it.
+fn differentiable_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let scale = 1.0 / (q.dims()[3] as f64).sqrt();
+    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+    softmax(scores, 3).matmul(v)
 }
 
 /// `[B, N, heads·d]` → `[B, heads, N, d]`.
@@ -343,5 +365,48 @@ impl<B: Backend> SpatialAttention<B> {
         let v = split_heads(self.to_v.forward(tokens), 1);
         let out = self.to_out[0].forward(merge_heads(sdpa(q, k, v, true, false)));
         out.swap_dims(1, 2).reshape([b, c, h, w]) + residual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::{Distribution, Tolerance};
+
+    type AB = Autodiff<Flex>;
+
+    fn random(seed: u64) -> Tensor<AB, 4> {
+        let device = Default::default();
+        AB::seed(&device, seed);
+        Tensor::random([2, 3, 5, 4], Distribution::Normal(0.0, 1.0), &device).require_grad()
+    }
+
+    #[test]
+    fn training_attention_matches_the_attention_op_and_its_gradients() {
+        let (q, k, v) = (random(1), random(2), random(3));
+        let ours = sdpa(q.clone(), k.clone(), v.clone(), false, false);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
+        let reference = attention(q.clone(), k.clone(), v.clone(), None, None, options);
+        ours.to_data()
+            .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(1e-5));
+
+        // A loss that weighs the outputs unevenly, so that every gradient is non-trivial.
+        let weights = random(4).detach();
+        let ours = (ours * weights.clone()).sum().backward();
+        let reference = (reference * weights).sum().backward();
+        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
+            let (a, b) = (x.grad(&ours).unwrap(), x.grad(&reference).unwrap());
+            assert!(
+                b.clone().abs().max().into_scalar() > 1e-3,
+                "{name}: trivial gradient"
+            );
+            a.to_data()
+                .assert_approx_eq::<f32>(&b.to_data(), Tolerance::absolute(1e-5));
+        }
     }
 }

@@ -115,7 +115,9 @@ pub fn cast_module<B: Backend, M: Module<B>>(module: M, dtype: FloatDType) -> M 
             let tensor = if tensor.dtype() == self.0 {
                 tensor
             } else {
-                tensor.cast(self.0)
+                // Detached: under autodiff a cast is an operation, and only a leaf can be made
+                // a trainable parameter again.
+                tensor.cast(self.0).detach()
             };
             let tensor = if require_grad {
                 tensor.require_grad()
@@ -233,6 +235,21 @@ mod tests {
         assert_eq!(loaded.feature_in.weight.val().dtype(), DType::F16);
         let cast = cast_module(loaded, FloatDType::F32);
         assert_eq!(cast.gamma[0].weight.val().dtype(), DType::F32);
+    }
+
+    #[test]
+    fn cast_parameters_stay_trainable_under_autodiff() {
+        type AB = burn::backend::Autodiff<B>;
+        let device = Default::default();
+        let control = cast_module(small_control().init::<AB>(&device), FloatDType::BF16);
+        let weight = control.feature_in.weight.val();
+        assert_eq!(weight.dtype(), DType::BF16);
+        assert!(weight.is_require_grad());
+        let grads = weight.clone().cast(DType::F32).sum().backward();
+        let grad = weight
+            .grad(&grads)
+            .expect("the cast weight gets a gradient");
+        assert_eq!(grad.dims(), weight.dims());
     }
 
     #[test]
