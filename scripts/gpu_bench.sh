@@ -27,8 +27,8 @@
 # only when no other candidate of a shape runs: fewer compilations per shape on a cold cache;
 # AUTOTUNE_DEFER= (empty) autotunes every candidate.
 # OUT gets summary.txt, log.txt, diffmac.json, torch.json, profile.log, logs.tar.xz (each
-# process's kernel log: every kernel compiled and autotuned) and the packed cache: at most 7
-# files.
+# process's kernel log: every kernel compiled and autotuned; the warm-up's reports),
+# train_metrics.jsonl and the packed cache: at most 8 files.
 set -uo pipefail
 BIN_DIR=${1:?folder holding diffmac-bench and diffmac-train}
 PRECISION=${2:-bf16}
