@@ -27,7 +27,7 @@
 //! HRTB bound is spelled out directly (closure inference).
 
 mod base;
-mod defer;
+mod defer; // diffmac patch
 mod input_generator;
 mod key_generator;
 mod local;
