@@ -5,6 +5,7 @@
 //! checkpoint's keys.
 
 use burn::module::{Module, Param};
+use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
@@ -133,20 +134,53 @@ impl<B: Backend> GroupNorm<B> {
 
     /// `[N, C, H, W]` → same shape. Statistics are computed in f32 whatever the input's
     /// precision (as PyTorch's half-precision kernels accumulate).
+    ///
+    /// The result is laid out channels-last in memory (see `GroupNorm::channels_last`).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        to_channels_first(self.channels_last(x))
+    }
+
+    /// `silu(forward(x))`, the pre-activation of every ResNet block and output head: the
+    /// activation is applied before the layout goes back to `[N, C, H, W]`, so that the
+    /// convolution that follows reads channels-last memory without a copy.
+    pub fn forward_silu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        to_channels_first(silu(self.channels_last(x)))
+    }
+
+    /// `[N, C, H, W]` → the normalised map as `[N, H·W, C]` tokens (attention blocks), which
+    /// is the channels-last result as it lies in memory: no transpose.
+    pub fn forward_tokens(&self, x: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [n, c, h, w] = x.dims();
+        self.channels_last(x).reshape([n, h * w, c])
+    }
+
+    /// `[N, C, H, W]` → the normalised `[N, H, W, C]`.
+    ///
+    /// Why channels-last: on the GPU, burn-cubecl's convolution works on NHWC memory and
+    /// copies any other input into that layout (and writes its own output channels-last).
+    /// Computing the norm on the `[N, H·W, G, C/G]` view keeps a convolution's output,
+    /// the norm, the activation and the next convolution's input in one layout; the
+    /// statistics reduce over `H·W` first (a pass over all the data, vectorised along the
+    /// channels) and then over the few channels of each group.
+    pub(crate) fn channels_last(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         let g = self.num_groups;
         let dtype = x.dtype();
-        let grouped = upcast(x).reshape([n, g, (c / g) * h * w]);
-        let mean = grouped.clone().mean_dim(2);
+        let grouped = upcast(x.permute([0, 2, 3, 1])).reshape([n, h * w, g, c / g]);
+        let mean = grouped.clone().mean_dim(1).mean_dim(3);
         let centred = grouped - mean;
-        let var = centred.clone().square().mean_dim(2);
+        let var = centred.clone().square().mean_dim(1).mean_dim(3);
         let normed = (centred / (var + self.eps).sqrt()).cast(dtype);
-        let normed = normed.reshape([n, c, h, w]);
-        let weight = self.weight.val().reshape([1, c, 1, 1]);
-        let bias = self.bias.val().reshape([1, c, 1, 1]);
+        let normed = normed.reshape([n, h, w, c]);
+        let weight = self.weight.val().reshape([1, 1, 1, c]);
+        let bias = self.bias.val().reshape([1, 1, 1, c]);
         normed * weight + bias
     }
+}
+
+/// `[N, H, W, C]` → `[N, C, H, W]`, a view of the same memory (no copy).
+pub(crate) fn to_channels_first<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    x.permute([0, 3, 1, 2])
 }
 
 /// Layer normalisation over the last axis.
@@ -184,5 +218,112 @@ impl<B: Backend> LayerNorm<B> {
         let mut shape = [1usize; N];
         shape[N - 1] = self.weight.val().dims()[0];
         normed * self.weight.val().reshape(shape) + self.bias.val().reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::{Int, TensorData, Tolerance};
+
+    type B = Flex;
+
+    /// Deterministic values with a per-channel offset, so that groups differ in mean.
+    fn map(n: usize, c: usize, h: usize, w: usize) -> Tensor<B, 4> {
+        let len = (n * c * h * w) as i64;
+        Tensor::<B, 1, Int>::arange(0..len, &Default::default())
+            .float()
+            .mul_scalar(0.73)
+            .sin()
+            .mul_scalar(3.0)
+            .reshape([n, c, h, w])
+            + Tensor::<B, 1, Int>::arange(0..c as i64, &Default::default())
+                .float()
+                .reshape([1, c, 1, 1])
+    }
+
+    fn norm(c: usize, groups: usize) -> GroupNorm<B> {
+        let device = Default::default();
+        let ramp = |scale: f32, shift: f32| {
+            Tensor::<B, 1, Int>::arange(0..c as i64, &device)
+                .float()
+                .mul_scalar(scale)
+                .add_scalar(shift)
+        };
+        GroupNorm {
+            weight: Param::from_tensor(ramp(0.25, 0.5)),
+            bias: Param::from_tensor(ramp(-0.1, 0.3)),
+            num_groups: groups,
+            eps: 1e-5,
+        }
+    }
+
+    /// PyTorch's `group_norm` written out on the host, `[N, C, H, W]` row-major.
+    fn reference(x: &Tensor<B, 4>, gn: &GroupNorm<B>) -> Vec<f32> {
+        let [n, c, h, w] = x.dims();
+        let data = x.to_data().to_vec::<f32>().unwrap();
+        let weight = gn.weight.val().to_data().to_vec::<f32>().unwrap();
+        let bias = gn.bias.val().to_data().to_vec::<f32>().unwrap();
+        let per_group = c / gn.num_groups * h * w;
+        let mut out = vec![0.0; data.len()];
+        for (s, chunk) in data.chunks(per_group).enumerate() {
+            let mean = chunk.iter().map(|&v| v as f64).sum::<f64>() / per_group as f64;
+            let var = chunk
+                .iter()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / per_group as f64;
+            for (i, &v) in chunk.iter().enumerate() {
+                let flat = s * per_group + i;
+                let channel = flat / (h * w) % c;
+                let normed = (v as f64 - mean) / (var + gn.eps).sqrt();
+                out[flat] = (normed * weight[channel] as f64 + bias[channel] as f64) as f32;
+            }
+        }
+        assert_eq!(data.len(), n * c * h * w);
+        out
+    }
+
+    fn assert_close(actual: TensorData, expected: Vec<f32>, shape: Vec<usize>) {
+        actual
+            .assert_approx_eq::<f32>(&TensorData::new(expected, shape), Tolerance::absolute(1e-4));
+    }
+
+    #[test]
+    fn group_norm_matches_the_per_group_formula() {
+        let (x, gn) = (map(2, 8, 3, 5), norm(8, 4));
+        let expected = reference(&x, &gn);
+        assert_close(
+            gn.forward(x.clone()).to_data(),
+            expected.clone(),
+            vec![2, 8, 3, 5],
+        );
+
+        // A channels-last input (a permuted view) gives the same result.
+        let channels_last = x.clone().permute([0, 2, 3, 1]).reshape([2 * 3 * 5, 8]);
+        let channels_last = channels_last.reshape([2, 3, 5, 8]).permute([0, 3, 1, 2]);
+        assert_close(
+            gn.forward(channels_last).to_data(),
+            expected.clone(),
+            vec![2, 8, 3, 5],
+        );
+
+        let silu_expected = expected.iter().map(|&v| v / (1.0 + (-v).exp())).collect();
+        assert_close(
+            gn.forward_silu(x.clone()).to_data(),
+            silu_expected,
+            vec![2, 8, 3, 5],
+        );
+
+        // Tokens: position-major, channels innermost.
+        let tokens = gn.forward_tokens(x).to_data().to_vec::<f32>().unwrap();
+        for (p, row) in tokens.chunks(8).enumerate() {
+            let (sample, pos) = (p / 15, p % 15);
+            for (ch, &v) in row.iter().enumerate() {
+                let e = expected[sample * 8 * 15 + ch * 15 + pos];
+                assert!((v - e).abs() < 1e-4, "token {p} channel {ch}: {v} vs {e}");
+            }
+        }
     }
 }
