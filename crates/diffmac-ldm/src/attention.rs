@@ -10,7 +10,7 @@ use burn::tensor::{FloatDType, Tensor};
 
 use crate::error::Result;
 use crate::loader::VarBuilder;
-use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear, to_channels_first};
+use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear};
 
 /// Scaled dot-product attention over `[B, heads, N, d]` tensors; with `upcast` the scores
 /// and softmax run in f32 whatever the working precision (diffusers' `upcast_attention`).
@@ -301,11 +301,12 @@ impl<B: Backend> Transformer2DModel<B> {
     pub fn forward(&self, x: Tensor<B, 4>, context: &Tensor<B, 3>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
         let residual = x.clone();
+        let x = self.norm.forward(x);
         let to_tokens = |x: Tensor<B, 4>| x.permute([0, 2, 3, 1]).reshape([b, h * w, c]);
-        let to_map = |x: Tensor<B, 3>| to_channels_first(x.reshape([b, h, w, c]));
+        let to_map = |x: Tensor<B, 3>| x.reshape([b, h, w, c]).permute([0, 3, 1, 2]);
         let mut tokens = match &self.proj_in {
-            Projection::Linear(l) => l.forward(self.norm.forward_tokens(x)),
-            Projection::Conv(conv) => to_tokens(conv.forward(self.norm.forward(x))),
+            Projection::Linear(l) => l.forward(to_tokens(x)),
+            Projection::Conv(conv) => to_tokens(conv.forward(x)),
         };
         for block in &self.transformer_blocks {
             tokens = block.forward(tokens, context);
@@ -354,12 +355,16 @@ impl<B: Backend> SpatialAttention<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
         let residual = x.clone();
-        let tokens = self.group_norm.forward_tokens(x);
+        let tokens = self
+            .group_norm
+            .forward(x)
+            .reshape([b, c, h * w])
+            .swap_dims(1, 2);
         let q = split_heads(self.to_q.forward(tokens.clone()), 1);
         let k = split_heads(self.to_k.forward(tokens.clone()), 1);
         let v = split_heads(self.to_v.forward(tokens), 1);
         let out = self.to_out[0].forward(merge_heads(sdpa(q, k, v, true, false)));
-        to_channels_first(out.reshape([b, h, w, c])) + residual
+        out.swap_dims(1, 2).reshape([b, c, h, w]) + residual
     }
 }
 

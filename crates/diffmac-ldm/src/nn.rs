@@ -5,7 +5,6 @@
 //! checkpoint's keys.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
@@ -134,53 +133,20 @@ impl<B: Backend> GroupNorm<B> {
 
     /// `[N, C, H, W]` → same shape. Statistics are computed in f32 whatever the input's
     /// precision (as PyTorch's half-precision kernels accumulate).
-    ///
-    /// The result is laid out channels-last in memory (see `GroupNorm::channels_last`).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        to_channels_first(self.channels_last(x))
-    }
-
-    /// `silu(forward(x))`, the pre-activation of every ResNet block and output head: the
-    /// activation is applied before the layout goes back to `[N, C, H, W]`, so that the
-    /// convolution that follows reads channels-last memory without a copy.
-    pub fn forward_silu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        to_channels_first(silu(self.channels_last(x)))
-    }
-
-    /// `[N, C, H, W]` → the normalised map as `[N, H·W, C]` tokens (attention blocks), which
-    /// is the channels-last result as it lies in memory: no transpose.
-    pub fn forward_tokens(&self, x: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [n, c, h, w] = x.dims();
-        self.channels_last(x).reshape([n, h * w, c])
-    }
-
-    /// `[N, C, H, W]` → the normalised `[N, H, W, C]`.
-    ///
-    /// Why channels-last: on the GPU, burn-cubecl's convolution works on NHWC memory and
-    /// copies any other input into that layout (and writes its own output channels-last).
-    /// Computing the norm on the `[N, H·W, G, C/G]` view keeps a convolution's output,
-    /// the norm, the activation and the next convolution's input in one layout; the
-    /// statistics reduce over `H·W` first (a pass over all the data, vectorised along the
-    /// channels) and then over the few channels of each group.
-    pub(crate) fn channels_last(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         let g = self.num_groups;
         let dtype = x.dtype();
-        let grouped = upcast(x.permute([0, 2, 3, 1])).reshape([n, h * w, g, c / g]);
-        let mean = grouped.clone().mean_dim(1).mean_dim(3);
+        let grouped = upcast(x).reshape([n, g, (c / g) * h * w]);
+        let mean = grouped.clone().mean_dim(2);
         let centred = grouped - mean;
-        let var = centred.clone().square().mean_dim(1).mean_dim(3);
+        let var = centred.clone().square().mean_dim(2);
         let normed = (centred / (var + self.eps).sqrt()).cast(dtype);
-        let normed = normed.reshape([n, h, w, c]);
-        let weight = self.weight.val().reshape([1, 1, 1, c]);
-        let bias = self.bias.val().reshape([1, 1, 1, c]);
+        let normed = normed.reshape([n, c, h, w]);
+        let weight = self.weight.val().reshape([1, c, 1, 1]);
+        let bias = self.bias.val().reshape([1, c, 1, 1]);
         normed * weight + bias
     }
-}
-
-/// `[N, H, W, C]` → `[N, C, H, W]`, a view of the same memory (no copy).
-pub(crate) fn to_channels_first<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    x.permute([0, 3, 1, 2])
 }
 
 /// Layer normalisation over the last axis.
@@ -300,30 +266,14 @@ mod tests {
             vec![2, 8, 3, 5],
         );
 
-        // A channels-last input (a permuted view) gives the same result.
-        let channels_last = x.clone().permute([0, 2, 3, 1]).reshape([2 * 3 * 5, 8]);
+        // An input laid out channels-last in memory (a convolution's output on the GPU) gives
+        // the same result.
+        let channels_last = x.permute([0, 2, 3, 1]).reshape([2 * 3 * 5, 8]);
         let channels_last = channels_last.reshape([2, 3, 5, 8]).permute([0, 3, 1, 2]);
         assert_close(
             gn.forward(channels_last).to_data(),
-            expected.clone(),
+            expected,
             vec![2, 8, 3, 5],
         );
-
-        let silu_expected = expected.iter().map(|&v| v / (1.0 + (-v).exp())).collect();
-        assert_close(
-            gn.forward_silu(x.clone()).to_data(),
-            silu_expected,
-            vec![2, 8, 3, 5],
-        );
-
-        // Tokens: position-major, channels innermost.
-        let tokens = gn.forward_tokens(x).to_data().to_vec::<f32>().unwrap();
-        for (p, row) in tokens.chunks(8).enumerate() {
-            let (sample, pos) = (p / 15, p % 15);
-            for (ch, &v) in row.iter().enumerate() {
-                let e = expected[sample * 8 * 15 + ch * 15 + pos];
-                assert!((v - e).abs() < 1e-4, "token {p} channel {ch}: {v} vs {e}");
-            }
-        }
     }
 }

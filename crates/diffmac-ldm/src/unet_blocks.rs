@@ -11,7 +11,6 @@ use burn::tensor::backend::Backend;
 use crate::attention::{Transformer2DModel, TransformerSpec};
 use crate::error::Result;
 use crate::loader::VarBuilder;
-use crate::nn::to_channels_first;
 use crate::resnet::{Downsample2D, ResnetBlock2D, ResnetSpec, Upsample2D};
 
 /// Settings shared by all blocks of one UNet.
@@ -286,7 +285,7 @@ impl<B: Backend> UpBlock<B> {
             let skip = skips
                 .pop()
                 .expect("the UNet pushes one skip state per up-block ResNet");
-            h = resnet.forward(cat_channels(h, skip), Some(temb));
+            h = resnet.forward(Tensor::cat(vec![h, skip], 1), Some(temb));
             if let Some(attn) = self.attentions.get(i) {
                 h = attn.forward(h, context);
             }
@@ -300,12 +299,4 @@ impl<B: Backend> UpBlock<B> {
         }
         h
     }
-}
-
-/// `[B, C₁, H, W]` and `[B, C₂, H, W]` → `[B, C₁ + C₂, H, W]`, written channels-last: the
-/// joined map feeds a GroupNorm and a 1×1 convolution, which both read that layout without
-/// a copy (see `GroupNorm::channels_last`).
-fn cat_channels<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> Tensor<B, 4> {
-    let nhwc = |x: Tensor<B, 4>| x.permute([0, 2, 3, 1]);
-    to_channels_first(Tensor::cat(vec![nhwc(a), nhwc(b)], 3))
 }

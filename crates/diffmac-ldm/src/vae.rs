@@ -169,7 +169,7 @@ impl<B: Backend> Encoder<B> {
             h = b.forward(h);
         }
         let h = self.mid_block.forward(h);
-        self.conv_out.forward(self.conv_norm_out.forward_silu(h))
+        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
     }
 }
 
@@ -236,7 +236,7 @@ impl<B: Backend> Decoder<B> {
         for b in &self.up_blocks {
             h = b.forward(h);
         }
-        self.conv_out.forward(self.conv_norm_out.forward_silu(h))
+        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
     }
 }
 
