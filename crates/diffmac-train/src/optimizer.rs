@@ -123,17 +123,15 @@ impl<B: Backend> Gradients<B> {
             }
             self.micro_batches = 1;
         }
-        let squares: Vec<Tensor<B, 1>> = self
+        // Added up rather than concatenated: a concatenation of one-element tensors is one
+        // slice-assign launch per parameter on the GPU (7% of a full-size step on an H200),
+        // while a chain of additions fuses into a few kernels.
+        let total = self
             .grads
             .values()
             .map(|g| g.clone().square().sum())
-            .collect();
-        let norm = if squares.is_empty() {
-            0.0
-        } else {
-            let total: f64 = Tensor::cat(squares, 0).sum().into_scalar_f64();
-            total.sqrt()
-        };
+            .reduce(|a, b| a + b);
+        let norm = total.map_or(0.0, |t| t.into_scalar_f64().sqrt());
         if let Some(max) = max_norm
             && norm > max
         {
