@@ -6,7 +6,8 @@
 use diffmac::degrade::blur::blur;
 use diffmac::degrade::jpeg::jpeg_round_trip;
 use diffmac::degrade::kernel::Kernel2d;
-use diffmac::degrade::{BlurParams, DegradationConfig, DegradationParams, degrade, stream_rng};
+use diffmac::degrade::{BlurParams, DegradationConfig, DegradationParams, degrade};
+use diffmac::io::stream_rng;
 use divan::counter::ItemsCount;
 use image::{DynamicImage, Rgb32FImage};
 

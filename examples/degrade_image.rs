@@ -5,12 +5,13 @@
 //! cargo run --release --example degrade_image -- examples/faces/astronaut.png out/example
 //! ```
 
+use diffmac::io::{load_image, stream_rng};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use diffmac::degrade::{
     BlurParams, DegradationConfig, DegradationParams, DownsampleParams, Interpolation, degrade,
-    degrade_random, load_image, stream_rng,
+    degrade_random,
 };
 use image::DynamicImage;
 
@@ -26,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&out_dir)?;
 
-    let hq = load_image(&input, 64 * 1024 * 1024)?.image;
+    let hq = load_image(&input, 64 * 1024 * 1024)?.rgb;
 
     // 1. Parameters drawn from the paper's ranges; the seed and a key make it reproducible.
     let mut rng = stream_rng(7, b"example");

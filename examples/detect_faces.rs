@@ -17,8 +17,8 @@ use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac_face::faces::{align_face, find_faces};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::photo::{load_photo, save_photo};
 use diffmac_face::{Detection, FaceOptions, FaceSelection, Mtcnn, Similarity};
+use diffmac_io::{load_image, save_image};
 use image::{Rgb, Rgb32FImage};
 use serde_json::json;
 
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> anyhow::Result<()> {
     let device = default_device();
     let mtcnn = Mtcnn::<DefaultBackend>::pretrained(&device)?;
-    let photo = load_photo(&args.photo, diffmac::degrade::io::DEFAULT_MAX_PIXELS)?;
+    let photo = load_image(&args.photo, diffmac::io::DEFAULT_MAX_PIXELS)?;
     let mut options = FaceOptions {
         min_score: args.min_score,
         max_faces: args.max_faces,
@@ -168,7 +168,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))?;
         for (i, a) in aligned.iter().enumerate() {
             let path = dir.join(format!("{stem}_face{i:02}.png"));
-            save_photo(
+            save_image(
                 &path,
                 &a.crop,
                 None,
@@ -179,7 +179,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.annotate {
         let drawn = annotate(&photo.rgb, &found);
-        save_photo(path, &drawn, photo.alpha.as_ref(), false, args.overwrite)?;
+        save_image(path, &drawn, photo.alpha.as_ref(), false, args.overwrite)?;
     }
     let crops: Vec<(Rgb32FImage, Similarity)> = aligned
         .iter()
@@ -187,7 +187,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .collect();
     if let Some(path) = &args.paste {
         let out = pasted(args, &photo, &crops)?;
-        save_photo(
+        save_image(
             path,
             &out.rgb,
             out.alpha.as_ref(),
@@ -205,7 +205,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             &crops,
         )?;
         let fig = figure(&annotate(&photo.rgb, &found), &crops, &out.rgb);
-        save_photo(path, &fig, None, false, args.overwrite)?;
+        save_image(path, &fig, None, false, args.overwrite)?;
     }
     Ok(())
 }
@@ -243,9 +243,9 @@ fn figure(
 
 fn pasted(
     args: &Args,
-    photo: &diffmac_face::photo::Photo,
+    photo: &diffmac_io::LoadedImage,
     crops: &[(Rgb32FImage, Similarity)],
-) -> anyhow::Result<diffmac_face::photo::Photo> {
+) -> anyhow::Result<diffmac_io::LoadedImage> {
     let crops: Vec<(Rgb32FImage, Similarity)> = crops
         .iter()
         .map(|(c, t)| {

@@ -23,9 +23,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
-use diffmac::degrade::tensor::images_to_tensor;
+use diffmac::io::{IoError, images_to_tensor, load_image};
 use diffmac_face::faces::{align_face, find_faces};
-use diffmac_face::photo::load_photo;
 use diffmac_face::{FaceOptions, FaceSelection, Mtcnn};
 use diffmac_id::{
     IdError, IdentityEncoder, IdentityNetwork, cosine_similarity, euclidean_distance,
@@ -92,7 +91,7 @@ fn face_input(
     mtcnn: &Mtcnn<B>,
 ) -> anyhow::Result<(burn::tensor::Tensor<B, 4>, Source)> {
     let device = default_device();
-    let photo = load_photo(path, diffmac::degrade::io::DEFAULT_MAX_PIXELS)?;
+    let photo = load_image(path, diffmac::io::DEFAULT_MAX_PIXELS)?;
     let (w, h) = photo.rgb.dimensions();
     if args.aligned {
         if w != h {
@@ -130,7 +129,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let device = default_device();
     let net = match load_identity_encoder::<B>(&args.kind, &args.weights, &device) {
         Ok(net) => net,
-        Err(e @ IdError::Io { .. }) => anyhow::bail!(
+        Err(e @ IdError::File(IoError::Io { .. })) => anyhow::bail!(
             "{e}\nfetch dlib's network with scripts/fetch_identity_weights.sh (run from the \
              workspace root; it writes {DEFAULT_WEIGHTS}), or pass --weights"
         ),

@@ -25,8 +25,9 @@ use anyhow::{Context, bail};
 use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{DefaultBackend as B, default_device};
-use diffmac::ldm::loader::save_safetensors;
-use diffmac::ldm::{AutoencoderKL, ClipTextModel, SafetensorsFile, UNet2DConditionModel};
+
+use diffmac::io::{SafetensorsFile, save_safetensors};
+use diffmac::ldm::{AutoencoderKL, ClipTextModel, UNet2DConditionModel};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Component {

@@ -7,7 +7,8 @@
 //!
 //! | module | crate | what |
 //! |---|---|---|
-//! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation, image I/O, image ↔ tensor |
+//! | [`io`] | `diffmac-io` | image and weight files, input folders, image ↔ tensor, seeded streams |
+//! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation |
 //! | [`face`] | `diffmac-face` | face detection (MTCNN), FFHQ alignment, paste-back |
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
@@ -23,6 +24,7 @@ pub use diffmac_degrade as degrade;
 pub use diffmac_eval as eval;
 pub use diffmac_face as face;
 pub use diffmac_id as id;
+pub use diffmac_io as io;
 pub use diffmac_ldm as ldm;
 pub use diffmac_mib as mib;
 pub use diffmac_restore as restore;

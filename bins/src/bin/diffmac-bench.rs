@@ -351,7 +351,7 @@ fn write_report(path: &std::path::Path, report: &Report<'_>) -> anyhow::Result<(
         std::fs::create_dir_all(parent)?;
     }
     let json = serde_json::to_string_pretty(report)?;
-    diffmac::degrade::io::write_atomically(path, json.as_bytes(), true)?;
+    diffmac::io::write_atomically(path, json.as_bytes(), true)?;
     Ok(())
 }
 

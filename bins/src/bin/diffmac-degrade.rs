@@ -10,8 +10,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Parser;
 use diffmac::degrade::DegradationConfig;
-use diffmac::degrade::io::DEFAULT_MAX_PIXELS;
-use diffmac::degrade::job::{JobOptions, collect_inputs, run_job};
+use diffmac::degrade::job::{JobOptions, run_job};
+use diffmac::io::DEFAULT_MAX_PIXELS;
+use diffmac::io::collect_inputs;
 use diffmac_cli::{exit_code, init_logging, progress_bar};
 
 /// Degrade high-quality face images with DiffMAC's synthetic pipeline (eq. 14): Gaussian blur,

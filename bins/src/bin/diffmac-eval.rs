@@ -14,7 +14,6 @@ use std::time::Instant;
 use anyhow::bail;
 use clap::Parser;
 use diffmac::backend::{DefaultBackend, default_device};
-use diffmac::degrade::io::{DEFAULT_MAX_PIXELS, write_atomically};
 use diffmac::eval::fid::{
     InceptionV3, POOL3_DIM, content_key, features_to_bytes, frechet_distance_features,
     load_features,
@@ -28,6 +27,7 @@ use diffmac::eval::{
 };
 use diffmac::face::{DetectorConfig, Mtcnn};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
+use diffmac::io::{DEFAULT_MAX_PIXELS, write_atomically};
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
 use rayon::prelude::*;
 

@@ -11,10 +11,9 @@ use anyhow::{Context, bail};
 use burn::tensor::Tensor;
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
-use diffmac::degrade::io::{DEFAULT_MAX_PIXELS, load_image};
 use diffmac::face::paste::PasteOptions;
-use diffmac::face::photo::{load_photo, save_photo};
 use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
+use diffmac::io::{DEFAULT_MAX_PIXELS, load_image, save_image};
 use diffmac::mib::InjectionKind;
 use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_seeded, restore_photo};
 use diffmac::restore::layout::{
@@ -269,11 +268,11 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     let reference = match &args.reference {
         Some(path) => {
-            let face = load_image(path, args.max_pixels)?.image;
+            let face = load_image(path, args.max_pixels)?.rgb;
             let size = restorer.image_size() as u32;
             let face =
                 image::imageops::resize(&face, size, size, image::imageops::FilterType::CatmullRom);
-            let t = diffmac::degrade::tensor::images_to_tensor::<B>(&[face], &device)?;
+            let t = diffmac::io::images_to_tensor::<B>(&[face], &device)?;
             Some(
                 restorer.identity_of(t).with_context(|| {
                     format!("{}: cannot embed the reference face", path.display())
@@ -492,14 +491,14 @@ fn aligned_run(
 
 fn load_aligned(args: &Args, image: &InputImage) -> anyhow::Result<Rgb32FImage> {
     let loaded = load_image(&image.path, args.max_pixels)?;
-    let (w, h) = loaded.image.dimensions();
+    let (w, h) = loaded.rgb.dimensions();
     if w != h {
         bail!("--aligned expects square faces, this image is {w}×{h}");
     }
     if w < 16 {
         bail!("image is {w}×{h}, too small to be a face");
     }
-    Ok(loaded.image)
+    Ok(loaded.rgb)
 }
 
 /// Restores the faces of one photo; returns how many were found.
@@ -511,7 +510,7 @@ fn whole_photo(
     image: &InputImage,
     steps: &mut StepBar,
 ) -> anyhow::Result<usize> {
-    let photo = load_photo(&image.path, args.max_pixels)?;
+    let photo = load_image(&image.path, args.max_pixels)?;
     let face_options = FaceOptions {
         selection: if args.only_center_face {
             FaceSelection::Centre
@@ -547,7 +546,7 @@ fn whole_photo(
     }
     let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
     create_parent(&final_path)?;
-    save_photo(
+    save_image(
         &final_path,
         &restored.photo.rgb,
         restored.photo.alpha.as_ref(),
@@ -607,6 +606,6 @@ fn create_parent(path: &Path) -> anyhow::Result<()> {
 
 fn save(path: &Path, image: &Rgb32FImage, args: &Args) -> anyhow::Result<()> {
     create_parent(path)?;
-    save_photo(path, image, None, false, args.overwrite)?;
+    save_image(path, image, None, false, args.overwrite)?;
     Ok(())
 }

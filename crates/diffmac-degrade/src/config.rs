@@ -176,10 +176,8 @@ pub struct DegradationConfig {
 impl DegradationConfig {
     /// Reads a JSON config; missing fields take the paper's defaults, unknown fields are errors.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| DegradeError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| diffmac_io::IoError::io(path, source))?;
         let config: Self =
             serde_json::from_str(&text).map_err(|source| DegradeError::ConfigFile {
                 path: path.to_owned(),

@@ -8,20 +8,17 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use diffmac_io::{IoError, load_image, stream_rng, stream_seed, write_atomically};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageFormat, Rgb32FImage};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::DegradationConfig;
+
 use crate::error::{DegradeError, Result};
-use crate::io::{load_image, write_atomically};
 use crate::params::DegradationParams;
 use crate::pipeline::degrade_random;
-use crate::seed::{stream_rng, stream_seed};
-
-/// File extensions taken from an input folder; other files there are listed as skipped.
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"];
 
 /// Everything a batch needs besides its inputs.
 #[derive(Clone, Debug)]
@@ -38,15 +35,6 @@ pub struct JobOptions {
     pub overwrite: bool,
     /// Refuse images with more pixels than this.
     pub max_pixels: u64,
-}
-
-/// The files a job will read, and the folder entries it passed over.
-#[derive(Clone, Debug, Default)]
-pub struct Inputs {
-    /// Image files, sorted by path.
-    pub images: Vec<PathBuf>,
-    /// Folder entries without an image extension.
-    pub skipped: Vec<PathBuf>,
 }
 
 /// What was done to one image.
@@ -77,58 +65,6 @@ pub struct SourceInfo {
     pub color: String,
 }
 
-/// Lists the images of a file or a folder (not recursive, hidden files ignored).
-pub fn collect_inputs(input: &Path) -> Result<Inputs> {
-    collect_images(input, false)
-}
-
-/// [`collect_inputs`], descending into sub-folders when `recursive` (hidden ones are skipped).
-pub fn collect_images(input: &Path, recursive: bool) -> Result<Inputs> {
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| DegradeError::Io { path, source }
-    };
-    let meta = std::fs::metadata(input).map_err(io_err(input))?;
-    if !meta.is_dir() {
-        return Ok(Inputs {
-            images: vec![input.to_owned()],
-            skipped: Vec::new(),
-        });
-    }
-    let mut inputs = Inputs::default();
-    let mut folders = vec![input.to_owned()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).map_err(io_err(&folder))? {
-            let path = entry.map_err(io_err(&folder))?.path();
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name.starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                if recursive {
-                    folders.push(path);
-                }
-                continue;
-            }
-            let is_image = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
-            if is_image {
-                inputs.images.push(path)
-            } else {
-                inputs.skipped.push(path)
-            }
-        }
-    }
-    inputs.images.sort();
-    inputs.skipped.sort();
-    Ok(inputs)
-}
-
 /// Degrades every input in parallel. Returns one result per input, in input order; `on_done`
 /// is called with the input and its result as each finishes (from worker threads), e.g. to
 /// advance a progress bar.
@@ -145,23 +81,20 @@ pub fn run_job(
         ));
     }
     let out_dir = &options.output_dir;
-    std::fs::create_dir_all(out_dir).map_err(|source| DegradeError::Io {
-        path: out_dir.clone(),
-        source,
-    })?;
-    let out_canonical = out_dir.canonicalize().map_err(|source| DegradeError::Io {
-        path: out_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(out_dir).map_err(|source| IoError::io(out_dir, source))?;
+    let out_canonical = out_dir
+        .canonicalize()
+        .map_err(|source| IoError::io(out_dir, source))?;
     for input in inputs {
         let folder = input
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if folder.canonicalize().is_ok_and(|f| f == out_canonical) {
-            return Err(DegradeError::OutputIsInputFolder {
+            return Err(IoError::OutputIsInputFolder {
                 path: out_dir.clone(),
-            });
+            }
+            .into());
         }
     }
 
@@ -172,11 +105,12 @@ pub fn run_job(
             let stem = input.file_stem().unwrap_or(input.as_os_str());
             let output = out_dir.join(stem).with_extension("png");
             match owners.get(&output) {
-                Some(other) => Err(DegradeError::OutputClash {
+                Some(other) => Err(IoError::OutputClash {
                     path: input.clone(),
                     output,
                     other: other.to_path_buf(),
-                }),
+                }
+                .into()),
                 None => {
                     owners.insert(output.clone(), input);
                     Ok(output)
@@ -202,25 +136,26 @@ fn degrade_file(input: &Path, output: &Path, options: &JobOptions) -> Result<Deg
     if !options.overwrite {
         for path in [output, record_path.as_path()] {
             if path.exists() {
-                return Err(DegradeError::OutputExists {
+                return Err(IoError::OutputExists {
                     path: path.to_owned(),
-                });
+                }
+                .into());
             }
         }
     }
     let loaded = load_image(input, options.max_pixels)?;
-    let (width, height) = loaded.image.dimensions();
+    let (width, height) = loaded.rgb.dimensions();
     let mut notes = loaded.notes;
     if loaded.alpha.is_some() {
         notes.push("alpha channel dropped".to_owned());
     }
-    let hq = prepare_hq(&loaded.image, options.size, &mut notes).ok_or_else(|| {
-        DegradeError::TooSmall {
+    let hq = prepare_hq(&loaded.rgb, options.size, &mut notes).ok_or_else(|| {
+        DegradeError::from(IoError::TooSmall {
             path: input.to_owned(),
             width,
             height,
             min_side: options.size,
-        }
+        })
     })?;
 
     let key = input

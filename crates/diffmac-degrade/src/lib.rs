@@ -8,13 +8,14 @@
 //! noise ([`noise`]), a real JPEG round trip ([`jpeg`]) and up-sampling back to the input size,
 //! each stage switched on by a probability and drawn from the ranges of a serde
 //! [`DegradationConfig`] whose defaults are the paper's. Everything is reproducible from a seed
-//! ([`seed`]).
+//! (`diffmac_io::stream_rng`, one stream per image).
 //!
-//! It also owns the image I/O shared by the workspace ([`io`]: careful loading, atomic
-//! writing) and the image ↔ Burn tensor conversion ([`tensor`]).
+//! [`job`] is the folder batch behind the `diffmac-degrade` tool. Image files themselves
+//! (loading, writing, tensors) belong to `diffmac-io`.
 //!
 //! ```
-//! use diffmac_degrade::{degrade_random, DegradationConfig, stream_rng};
+//! use diffmac_degrade::{degrade_random, DegradationConfig};
+//! use diffmac_io::stream_rng;
 //!
 //! let hq = image::Rgb32FImage::from_pixel(64, 64, image::Rgb([0.5, 0.4, 0.3]));
 //! let mut rng = stream_rng(7, b"face.png");
@@ -27,7 +28,6 @@ pub mod blur;
 pub mod config;
 pub mod error;
 pub mod fft_blur;
-pub mod io;
 pub mod job;
 pub mod jpeg;
 pub mod kernel;
@@ -35,16 +35,11 @@ pub mod noise;
 pub mod params;
 pub mod pipeline;
 pub mod resize;
-pub mod seed;
-pub mod tensor;
 
 pub use config::{
     BlurConfig, DegradationConfig, DownsampleConfig, Interpolation, JpegConfig, NoiseConfig,
     UniformRange,
 };
 pub use error::{DegradeError, Result};
-pub use io::{LoadedImage, load_image};
 pub use params::{BlurParams, DegradationParams, DownsampleParams};
 pub use pipeline::{degrade, degrade_random, degrade_rgb8};
-pub use seed::{DegradeRng, stream_rng, stream_seed};
-pub use tensor::{images_to_tensor, tensor_to_images};

@@ -6,8 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::textured;
-use diffmac_degrade::job::{JobOptions, collect_inputs, run_job};
+use diffmac_degrade::job::{JobOptions, run_job};
 use diffmac_degrade::{DegradationConfig, DegradeError};
+use diffmac_io::{IoError, collect_inputs};
 use image::DynamicImage;
 
 fn options(output_dir: &Path) -> JobOptions {
@@ -58,7 +59,9 @@ fn folder_batch_goes_on_past_bad_files() {
     let results = run_job(&inputs.images, &options(output.path()), |_, _| {}).unwrap();
     assert!(matches!(
         &results[0],
-        Err(DegradeError::Decode { .. } | DegradeError::Truncated { .. })
+        Err(DegradeError::File(
+            IoError::Decode { .. } | IoError::Truncated { .. }
+        ))
     ));
     let good = results[1].as_ref().unwrap();
     assert!(
@@ -68,7 +71,7 @@ fn folder_batch_goes_on_past_bad_files() {
     );
     assert!(matches!(
         &results[2],
-        Err(DegradeError::TooSmall { min_side: 64, .. })
+        Err(DegradeError::File(IoError::TooSmall { min_side: 64, .. }))
     ));
 
     let written = image::open(output.path().join("good.png")).unwrap();
@@ -119,7 +122,7 @@ fn existing_outputs_are_kept_unless_overwrite() {
     .unwrap();
     assert!(matches!(
         &results[0],
-        Err(DegradeError::OutputExists { .. })
+        Err(DegradeError::File(IoError::OutputExists { .. }))
     ));
     assert_eq!(
         std::fs::read(output.path().join("face.png")).unwrap(),
@@ -140,7 +143,7 @@ fn the_input_folder_is_never_the_output_folder() {
     let file = save(&input.path().join("face.png"), 64, 64);
     let err = run_job(&[file], &options(input.path()), |_, _| {}).unwrap_err();
     assert!(
-        matches!(err, DegradeError::OutputIsInputFolder { .. }),
+        matches!(err, DegradeError::File(IoError::OutputIsInputFolder { .. })),
         "{err}"
     );
     assert_eq!(std::fs::read_dir(input.path()).unwrap().count(), 1);
@@ -154,7 +157,10 @@ fn inputs_sharing_a_stem_do_not_overwrite_each_other() {
     let jpg = save(&input.path().join("face.jpg"), 64, 64);
     let results = run_job(&[jpg, png], &options(output.path()), |_, _| {}).unwrap();
     assert!(results[0].is_ok());
-    assert!(matches!(&results[1], Err(DegradeError::OutputClash { .. })));
+    assert!(matches!(
+        &results[1],
+        Err(DegradeError::File(IoError::OutputClash { .. }))
+    ));
 }
 
 #[test]

@@ -8,9 +8,8 @@ use diffmac_degrade::fft_blur::blur_fft;
 use diffmac_degrade::jpeg::jpeg_round_trip;
 use diffmac_degrade::kernel::Kernel2d;
 use diffmac_degrade::noise::add_gaussian_noise;
-use diffmac_degrade::{
-    BlurParams, DegradationParams, DownsampleParams, Interpolation, degrade, stream_rng,
-};
+use diffmac_degrade::{BlurParams, DegradationParams, DownsampleParams, Interpolation, degrade};
+use diffmac_io::stream_rng;
 use image::{Rgb, Rgb32FImage};
 
 #[test]

@@ -52,12 +52,10 @@ pub enum EvalError {
         /// Why.
         reason: String,
     },
-    /// An image could not be listed, read or decoded (the message names the file).
+    /// An image could not be listed, read or decoded, or a weight file lacks a tensor or holds
+    /// one of the wrong shape or type (the message names the file and the tensor).
     #[error(transparent)]
-    Load(#[from] diffmac_degrade::DegradeError),
-    /// A weight file lacks a tensor or holds one of the wrong shape or type (names file and tensor).
-    #[error(transparent)]
-    Weights(#[from] diffmac_face::FaceError),
+    File(#[from] diffmac_io::IoError),
     /// A parameter or weight file could not be read.
     #[error("{}: {source}", path.display())]
     Io {

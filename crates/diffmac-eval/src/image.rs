@@ -31,7 +31,7 @@ impl Image255 {
         })
     }
 
-    /// Converts an RGB image in [0, 1] (what `diffmac_degrade::io::load_image` returns) to the
+    /// Converts an RGB image in [0, 1] (what `diffmac_io::load_image` returns) to the
     /// 0–255 scale. With `quantize`, values are rounded to integers, which gives back the exact
     /// 8-bit samples of an 8-bit file (the `uint8` arrays that `cv2.imread` hands basicsr);
     /// leave it off for 16-bit or computed images.

@@ -1,9 +1,9 @@
-//! Reading an image file into an [`Image255`] through `diffmac_degrade::io::load_image` (limits
+//! Reading an image file into an [`Image255`] through `diffmac_io::load_image` (limits
 //! checked before decoding, EXIF orientation applied, 16-bit/grey/alpha/CMYK converted to RGB).
 
 use std::path::Path;
 
-use diffmac_degrade::io::load_image;
+use diffmac_io::load_image;
 
 use crate::error::Result;
 use crate::image::Image255;
@@ -15,5 +15,5 @@ pub fn load_image255(path: &Path, max_pixels: u64) -> Result<Image255> {
     let loaded = load_image(path, max_pixels)?;
     let color = loaded.source_color;
     let eight_bit = color.bits_per_pixel() / u16::from(color.channel_count()) <= 8;
-    Ok(Image255::from_rgb32f(&loaded.image, eight_bit))
+    Ok(Image255::from_rgb32f(&loaded.rgb, eight_bit))
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use diffmac_degrade::job::collect_inputs;
+use diffmac_io::collect_inputs;
 
 use crate::error::Result;
 

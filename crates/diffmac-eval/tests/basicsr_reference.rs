@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use diffmac_degrade::io::{DEFAULT_MAX_PIXELS, load_image};
 use diffmac_eval::{FullReferenceOptions, Image255, SsimConvention, niqe, psnr, ssim};
+use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -13,7 +13,7 @@ fn root() -> PathBuf {
 
 fn load(rel: &str) -> Image255 {
     let loaded = load_image(&root().join(rel), DEFAULT_MAX_PIXELS).expect("test image loads");
-    Image255::from_rgb32f(&loaded.image, true)
+    Image255::from_rgb32f(&loaded.rgb, true)
 }
 
 fn reference() -> Value {

@@ -11,15 +11,14 @@
 //! 3. **Paste back** ([`paste`]): the inverse warp through an eroded, feathered mask; pixels
 //!    outside the masks keep their values bit for bit.
 //!
-//! Photos are loaded with `diffmac_degrade::io` (EXIF orientation, grey, 16-bit) plus their
-//! alpha channel ([`photo`]).
+//! Photos are loaded and saved with `diffmac_io` (EXIF orientation, grey, 16-bit, alpha).
 //!
 //! ```no_run
 //! use burn::backend::Flex;
 //! use diffmac_face::{FaceOptions, Mtcnn, faces, paste};
 //!
 //! let mtcnn = Mtcnn::<Flex>::pretrained(&Default::default())?;
-//! let photo = diffmac_face::photo::load_photo("photo.jpg".as_ref(), 64 << 20)?;
+//! let photo = diffmac_io::load_image("photo.jpg".as_ref(), 64 << 20)?;
 //! let options = FaceOptions::default();
 //! let mut aligned = Vec::new();
 //! for det in faces::find_faces(&mtcnn, &photo.rgb, &options)? {
@@ -40,7 +39,6 @@ pub mod faces;
 pub mod mtcnn;
 pub mod nms;
 pub mod paste;
-pub mod photo;
 pub mod resample;
 pub mod template;
 pub mod warp;

@@ -3,11 +3,11 @@
 //! with a Gaussian, so no seam shows (the scheme of facexlib's `paste_faces_to_input_image`).
 //! Pixels where the mask is zero keep the background's value bit for bit.
 
+use diffmac_io::LoadedImage;
 use image::Rgb32FImage;
 
 use crate::align::Similarity;
 use crate::error::{FaceError, Result};
-use crate::photo::Photo;
 use crate::warp::{Border, Interpolation, WarpOptions, sample};
 
 /// One face to paste.
@@ -257,14 +257,14 @@ pub fn paste_faces(
     Ok(out)
 }
 
-/// [`paste_faces`] on a whole [`Photo`]: the alpha channel, if any, is kept (up-sampled
+/// [`paste_faces`] on a whole photo: the alpha channel, if any, is kept (up-sampled
 /// bicubically and clamped to [0, 1] when `upscale > 1`), and so are the source colour type and
-/// notes, so that the result can be written like the input (see [`crate::photo::save_photo`]).
+/// notes, so that the result can be written like the input (see `diffmac_io::save_image`).
 pub fn paste_faces_into_photo(
-    photo: &Photo,
+    photo: &LoadedImage,
     faces: &[PasteFace<'_>],
     options: &PasteOptions,
-) -> Result<Photo> {
+) -> Result<LoadedImage> {
     let rgb = paste_faces(&photo.rgb, faces, options)?;
     let alpha = photo.alpha.as_ref().map(|a| {
         if options.upscale == 1 {
@@ -281,7 +281,7 @@ pub fn paste_faces_into_photo(
             up
         }
     });
-    Ok(Photo {
+    Ok(LoadedImage {
         rgb,
         alpha,
         source_color: photo.source_color,

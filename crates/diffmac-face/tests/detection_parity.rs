@@ -4,8 +4,8 @@
 mod common;
 
 use common::{B, crate_path, photo};
-use diffmac_degrade::io::{DEFAULT_MAX_PIXELS, load_image};
 use diffmac_face::{Detection, DetectorConfig, Mtcnn};
+use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use serde_json::Value;
 
 /// Largest box, landmark and score differences between a detection and the reference.
@@ -38,7 +38,7 @@ fn detections_match_facenet_pytorch_on_the_sample_photos() {
             photo(name)
         };
         let loaded = load_image(&path, DEFAULT_MAX_PIXELS).unwrap();
-        let image = &loaded.image;
+        let image = &loaded.rgb;
         assert_eq!(
             u64::from(image.width()),
             want["width"].as_u64().unwrap(),

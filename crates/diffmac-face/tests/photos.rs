@@ -5,13 +5,13 @@
 mod common;
 
 use common::{B, crate_path, photo};
-use diffmac_degrade::io::DEFAULT_MAX_PIXELS;
 use diffmac_face::faces::{align_face, alignment, find_faces};
 use diffmac_face::paste::{PasteFace, PasteOptions, face_mask, paste_faces};
-use diffmac_face::photo::load_photo;
 use diffmac_face::template::ffhq_template;
 use diffmac_face::warp::{Border, WarpOptions, warp};
 use diffmac_face::{Detection, FaceOptions, FaceSelection, Mtcnn, Similarity};
+use diffmac_io::DEFAULT_MAX_PIXELS;
+use diffmac_io::load_image;
 use image::Rgb32FImage;
 
 fn mtcnn() -> Mtcnn<B> {
@@ -42,7 +42,7 @@ fn check_geometry(name: &str, d: &Detection) {
 fn one_face_per_sample_photo_with_ordered_landmarks() {
     let net = mtcnn();
     for name in ["astronaut.png", "obama.jpg", "biden.jpg"] {
-        let p = load_photo(&photo(name), DEFAULT_MAX_PIXELS).unwrap();
+        let p = load_image(&photo(name), DEFAULT_MAX_PIXELS).unwrap();
         let found = find_faces(&net, &p.rgb, &FaceOptions::default()).unwrap();
         assert_eq!(found.len(), 1, "{name}: {found:?}");
         check_geometry(name, &found[0]);
@@ -52,7 +52,7 @@ fn one_face_per_sample_photo_with_ordered_landmarks() {
 #[test]
 fn two_faces_in_the_collage_selection_and_limits() {
     let net = mtcnn();
-    let p = load_photo(
+    let p = load_image(
         &crate_path("tests/fixtures/collage.png"),
         DEFAULT_MAX_PIXELS,
     )
@@ -111,7 +111,7 @@ fn a_photo_without_faces_gives_an_empty_list() {
 #[test]
 fn large_photos_are_detected_on_a_downscaled_copy() {
     let net = mtcnn();
-    let p = load_photo(&photo("biden.jpg"), DEFAULT_MAX_PIXELS).unwrap();
+    let p = load_image(&photo("biden.jpg"), DEFAULT_MAX_PIXELS).unwrap();
     let full = find_faces(&net, &p.rgb, &FaceOptions::default()).unwrap();
     let small = FaceOptions {
         detect_max_pixels: 400 * 400,
@@ -158,7 +158,7 @@ fn align_identity_paste_back_reproduces_the_photo() {
     let net = mtcnn();
     let options = FaceOptions::default();
     for name in ["astronaut.png", "obama.jpg"] {
-        let p = load_photo(&photo(name), DEFAULT_MAX_PIXELS).unwrap();
+        let p = load_image(&photo(name), DEFAULT_MAX_PIXELS).unwrap();
         let det = find_faces(&net, &p.rgb, &options).unwrap();
         let aligned = align_face(&p.rgb, &det[0], &options).unwrap();
         let faces = [PasteFace {
@@ -201,7 +201,7 @@ fn a_known_similarity_is_undone_exactly_from_landmarks_and_closely_through_the_d
     // 0.45, turned 25 degrees, shifted) on a larger canvas.
     let net = mtcnn();
     let options = FaceOptions::default();
-    let p = load_photo(&photo("astronaut.png"), DEFAULT_MAX_PIXELS).unwrap();
+    let p = load_image(&photo("astronaut.png"), DEFAULT_MAX_PIXELS).unwrap();
     let det = find_faces(&net, &p.rgb, &options).unwrap();
     let aligned = align_face(&p.rgb, &det[0], &options).unwrap();
     let known = Similarity::from_parts(0.45, 25f64.to_radians(), 260.0, 90.0); // crop -> photo
@@ -297,7 +297,7 @@ fn exif_rotated_photo_is_detected_upright() {
             jpeg_encoder::ColorType::Rgb,
         )
         .unwrap();
-    let p = load_photo(&path, DEFAULT_MAX_PIXELS).unwrap();
+    let p = load_image(&path, DEFAULT_MAX_PIXELS).unwrap();
     assert_eq!(p.rgb.dimensions(), collage.dimensions());
     let found = find_faces(&mtcnn(), &p.rgb, &FaceOptions::default()).unwrap();
     assert_eq!(found.len(), 2);
@@ -312,7 +312,7 @@ fn downscaled_detection_maps_coordinates_back() {
     // to the collage's own size: the downscaled copy is the collage again, so the faces must be
     // the collage's, scaled by 4 about pixel centres.
     let net = mtcnn();
-    let small = load_photo(
+    let small = load_image(
         &crate_path("tests/fixtures/collage.png"),
         DEFAULT_MAX_PIXELS,
     )

@@ -8,7 +8,7 @@ use crate::similarity::l2_normalize;
 /// A face-recognition network used as the identity encoder F_ID.
 ///
 /// Input: aligned faces as a `[N, 3, H, W]` tensor with values in [-1, 1], the layout of
-/// `diffmac_degrade::tensor::images_to_tensor`, with `H = W =`
+/// `diffmac_io::images_to_tensor`, with `H = W =`
 /// [`input_size`](IdentityEncoder::input_size) (see [`crate::preprocess`] to get there from a
 /// 512×512 FFHQ-aligned face). Output: `[N, D]` embeddings with `D =`
 /// [`embedding_dim`](IdentityEncoder::embedding_dim), not normalised; compare them with

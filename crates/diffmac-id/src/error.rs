@@ -5,30 +5,15 @@ use std::path::PathBuf;
 /// Everything that can go wrong while loading or running an identity encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum IdError {
-    /// A weight file could not be read from disk.
-    #[error("{path}: cannot read weights: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A weight file is not valid safetensors, or one of its tensors is missing or has the
-    /// wrong dtype or shape (the message names the file and the key).
+    /// A weight file could not be read, is not valid safetensors (or a PyTorch state dict), or
+    /// one of its tensors is missing or has the wrong dtype or shape (the message names the
+    /// file and the key).
     #[error(transparent)]
-    Weights(#[from] diffmac_face::FaceError),
+    File(#[from] diffmac_io::IoError),
     /// A converted dlib weight file lacks its architecture metadata, or the architecture is
     /// not one this crate runs.
     #[error("{}: dlib architecture: {problem}", path.display())]
     Architecture {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A PyTorch `.pth` file that is not a readable state dict.
-    #[error("{}: not a usable PyTorch state dict: {problem}", path.display())]
-    Pth {
         /// The file.
         path: PathBuf,
         /// What is wrong.

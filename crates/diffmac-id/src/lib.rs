@@ -57,7 +57,6 @@ pub mod error;
 pub mod iresnet;
 pub mod network;
 pub mod preprocess;
-pub mod pth;
 pub mod similarity;
 pub mod weights;
 

@@ -6,17 +6,16 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use burn::module::Module;
-use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
-use safetensors::SafeTensors;
-
 use crate::dlib::architecture::ARCHITECTURE_KEY;
 use crate::dlib::{DlibResNet, ffhq_to_dlib_chip};
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
 use crate::iresnet::IResNet;
 use crate::preprocess::ffhq_to_arcface;
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 /// Which network an identity-encoder file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,29 +37,19 @@ impl IdentityNetworkKind {
         }
     }
 
-    /// Tells the kind from a safetensors buffer: dlib files carry the `dlib_architecture`
-    /// metadata, IResNet files the `layer1.0.bn1.weight` key; `path` only names the source in
-    /// errors.
-    pub fn detect(bytes: &[u8], path: &Path) -> Result<Self> {
-        let unknown = |problem: String| IdError::Architecture {
-            path: path.to_owned(),
-            problem,
-        };
-        let (_, metadata) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| unknown(format!("not a valid safetensors file: {e}")))?;
-        let has_dlib = metadata
-            .metadata()
-            .as_ref()
-            .is_some_and(|m| m.contains_key(ARCHITECTURE_KEY));
-        if has_dlib {
+    /// Tells the kind from a weight file: dlib files carry the `dlib_architecture` metadata,
+    /// IResNet files the `layer1.0.bn1.weight` key.
+    pub fn detect(file: &SafetensorsFile) -> Result<Self> {
+        if file.metadata(ARCHITECTURE_KEY).is_some() {
             return Ok(Self::DlibResNetV1);
         }
-        if metadata.info("layer1.0.bn1.weight").is_some() {
+        if file.shape("layer1.0.bn1.weight").is_some() {
             return Ok(Self::ArcFaceIResNet);
         }
-        Err(unknown(
-            "neither a converted dlib ResNet nor an ArcFace IResNet".into(),
-        ))
+        Err(IdError::Architecture {
+            path: file.path().to_owned(),
+            problem: "neither a converted dlib ResNet nor an ArcFace IResNet".into(),
+        })
     }
 }
 
@@ -100,21 +89,15 @@ impl<B: Backend> IdentityNetwork<B> {
         }
     }
 
-    /// Loads a network of `kind` from the safetensors bytes; `path` only names the source in
-    /// errors.
-    pub fn from_bytes(
+    /// Loads a network of `kind` from a weight file.
+    pub fn from_file(
         kind: IdentityNetworkKind,
-        bytes: &[u8],
-        path: &Path,
+        file: &SafetensorsFile,
         device: &B::Device,
     ) -> Result<Self> {
         Ok(match kind {
-            IdentityNetworkKind::ArcFaceIResNet => {
-                Self::IResNet(IResNet::from_bytes(bytes, path, device)?)
-            }
-            IdentityNetworkKind::DlibResNetV1 => {
-                Self::Dlib(DlibResNet::from_bytes(bytes, path, device)?)
-            }
+            IdentityNetworkKind::ArcFaceIResNet => Self::IResNet(IResNet::from_file(file, device)?),
+            IdentityNetworkKind::DlibResNetV1 => Self::Dlib(DlibResNet::from_file(file, device)?),
         })
     }
 
@@ -159,12 +142,12 @@ impl<B: Backend> IdentityEncoder<B> for IdentityNetwork<B> {
 }
 
 /// Loads an identity encoder from a safetensors file (or insightface's `.pth`/`.pt` state
-/// dict, see [`crate::pth`]): `kind` is `arcface_iresnet`,
+/// dict, read by `diffmac_io::read_pth`): `kind` is `arcface_iresnet`,
 /// `dlib_resnet_v1` (see [`IdentityNetworkKind`]) or `auto` (told from the file,
 /// [`IdentityNetworkKind::detect`]).
 ///
-/// Errors name the file: unreadable ([`IdError::Io`]), not safetensors or a tensor missing or
-/// mis-shaped ([`IdError::Weights`]), missing or bad dlib architecture metadata
+/// Errors name the file: unreadable, not safetensors or a tensor missing or mis-shaped
+/// ([`IdError::File`]), missing or bad dlib architecture metadata
 /// ([`IdError::Architecture`]); an unknown kind string is [`IdError::UnknownKind`].
 pub fn load_identity_encoder<B: Backend>(
     kind: &str,
@@ -178,17 +161,14 @@ pub fn load_identity_encoder<B: Backend>(
     let is_pth = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("pth") || e.eq_ignore_ascii_case("pt"));
-    let bytes = if is_pth {
-        crate::pth::pth_to_safetensors(path)?
+    let file = if is_pth {
+        diffmac_io::read_pth(path)?
     } else {
-        std::fs::read(path).map_err(|source| IdError::Io {
-            path: path.to_owned(),
-            source,
-        })?
+        SafetensorsFile::open(path)?
     };
     let kind = match parsed {
         Some(k) => k,
-        None => IdentityNetworkKind::detect(&bytes, path)?,
+        None => IdentityNetworkKind::detect(&file)?,
     };
-    IdentityNetwork::from_bytes(kind, &bytes, path, device)
+    IdentityNetwork::from_file(kind, &file, device)
 }

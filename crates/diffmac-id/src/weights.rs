@@ -1,16 +1,15 @@
 //! Reading safetensors weight files with PyTorch key names into Burn layers.
 //!
-//! [`WeightFile`] is `diffmac_face`'s reader (tensors looked up by their original state-dict key,
-//! checked for dtype f32 and for the exact shape the layer needs); [`IResNetWeights`] adds the
-//! layers IResNet needs on top of it. Real checkpoints are converted to safetensors once by a committed
+//! The file is read by `diffmac_io::SafetensorsFile` (tensors looked up by their original
+//! state-dict key, checked for dtype f32 and for the exact shape the layer needs);
+//! [`IResNetWeights`] adds the layers IResNet needs on top of it. Real checkpoints are converted to safetensors once by a committed
 //! Python script (`scripts/reference/iresnet_convert.py`), so no pickle is read here.
 
 use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::backend::Backend;
-
-pub use diffmac_face::weights::WeightFile;
+use diffmac_io::SafetensorsFile;
 
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
@@ -18,7 +17,7 @@ use crate::error::Result;
 /// PyTorch's default BatchNorm epsilon, which insightface's IResNet uses everywhere.
 pub const BN_EPSILON: f64 = 1e-5;
 
-/// IResNet's layers read from a [`WeightFile`].
+/// IResNet's layers read from a weight file.
 pub trait IResNetWeights {
     /// A bias-free square `Conv2d` from `{prefix}.weight` `[out, in, k, k]`, with zero padding
     /// `k / 2` on every side and the given stride (PyTorch's `conv3x3` / `conv1x1`).
@@ -41,7 +40,7 @@ pub trait IResNetWeights {
     ) -> Result<FrozenBatchNorm<B>>;
 }
 
-impl IResNetWeights for WeightFile<'_> {
+impl IResNetWeights for SafetensorsFile {
     fn conv2d_no_bias<B: Backend>(
         &self,
         prefix: &str,
@@ -51,7 +50,7 @@ impl IResNetWeights for WeightFile<'_> {
         device: &B::Device,
     ) -> Result<Conv2d<B>> {
         let [c_in, c_out] = channels;
-        let weight = self.tensor(
+        let weight = self.f32_tensor(
             &format!("{prefix}.weight"),
             [c_out, c_in, kernel, kernel],
             device,
@@ -72,14 +71,14 @@ impl IResNetWeights for WeightFile<'_> {
         channels: usize,
         device: &B::Device,
     ) -> Result<FrozenBatchNorm<B>> {
-        let get = |what: &str| self.values(&format!("{prefix}.{what}"), &[channels]);
+        let get = |what: &str| self.f32_values(&format!("{prefix}.{what}"), &[channels]);
         let weight = get("weight")?;
         let bias = get("bias")?;
         let mean = get("running_mean")?;
         let var = get("running_var")?;
         if let Some(i) = var.iter().position(|v| v.is_nan() || *v < 0.0) {
             return Err(self
-                .error(
+                .tensor_error(
                     &format!("{prefix}.running_var"),
                     format!("entry {i} is {}, expected a variance >= 0", var[i]),
                 )

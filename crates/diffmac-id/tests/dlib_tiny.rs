@@ -11,6 +11,7 @@ use diffmac_id::{
     DlibResNet, IdError, IdentityEncoder, IdentityNetwork, IdentityNetworkKind,
     load_identity_encoder,
 };
+use diffmac_io::{IoError, SafetensorsFile};
 use safetensors::SafeTensors;
 
 type B = Flex;
@@ -40,8 +41,10 @@ fn tiny() -> DlibResNet<B> {
 
 #[test]
 fn architecture_is_read_from_the_metadata() {
-    let arch =
-        DlibArchitecture::from_safetensors(TINY, Path::new("dlib_tiny.safetensors")).unwrap();
+    let arch = DlibArchitecture::from_file(
+        &SafetensorsFile::from_bytes("dlib_tiny.safetensors", TINY).unwrap(),
+    )
+    .unwrap();
     assert_eq!(arch.input_size, 44);
     assert_eq!(arch.embedding_dim, 5);
     let blocks: Vec<(usize, usize)> = arch.blocks.iter().map(|b| (b.channels, b.stride)).collect();
@@ -73,13 +76,13 @@ fn tiny_network_matches_numpy_port() {
 
 #[test]
 fn auto_kind_detects_dlib_and_iresnet() {
-    let path = Path::new("x.safetensors");
+    let file = |bytes: &'static [u8]| SafetensorsFile::from_bytes("x.safetensors", bytes).unwrap();
     assert_eq!(
-        IdentityNetworkKind::detect(TINY, path).unwrap(),
+        IdentityNetworkKind::detect(&file(TINY)).unwrap(),
         IdentityNetworkKind::DlibResNetV1
     );
     assert_eq!(
-        IdentityNetworkKind::detect(IRESNET, path).unwrap(),
+        IdentityNetworkKind::detect(&file(IRESNET)).unwrap(),
         IdentityNetworkKind::ArcFaceIResNet
     );
     assert_eq!(
@@ -122,7 +125,7 @@ fn errors_name_the_file_and_the_problem() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let missing =
         load_identity_encoder::<B>("dlib_resnet_v1", Path::new("nowhere.st"), &device).unwrap_err();
-    assert!(matches!(missing, IdError::Io { .. }));
+    assert!(matches!(missing, IdError::File(IoError::Io { .. })));
     assert!(missing.to_string().contains("nowhere.st"), "{missing}");
     let unknown = load_identity_encoder::<B>("facenet", Path::new("x"), &device).unwrap_err();
     assert!(matches!(unknown, IdError::UnknownKind(_)), "{unknown}");

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_id::weights::WeightFile;
 use diffmac_id::{IResNet, IResNetConfig, IdError, IdentityEncoder, cosine_similarity};
+use diffmac_io::{IoError, SafetensorsFile};
 use safetensors::SafeTensors;
 
 type B = Flex;
@@ -36,7 +36,7 @@ fn tiny() -> IResNet<B> {
 
 #[test]
 fn config_is_read_off_the_keys() {
-    let weights = WeightFile::parse(FIXTURE, Path::new("iresnet_tiny.safetensors")).unwrap();
+    let weights = SafetensorsFile::from_bytes("iresnet_tiny.safetensors", FIXTURE).unwrap();
     let config = IResNetConfig::infer(&weights).unwrap();
     assert_eq!(
         config,
@@ -105,15 +105,12 @@ fn errors_name_the_file_and_the_key() {
     )
     .unwrap_err();
     assert!(
-        matches!(
-            err,
-            IdError::Weights(diffmac_face::FaceError::Safetensors { .. })
-        ),
+        matches!(err, IdError::File(IoError::Safetensors { .. })),
         "{err}"
     );
     assert!(err.to_string().starts_with("x.safetensors:"), "{err}");
 
-    let weights = WeightFile::parse(FIXTURE, Path::new("tiny.safetensors")).unwrap();
+    let weights = SafetensorsFile::from_bytes("tiny.safetensors", FIXTURE).unwrap();
     let mut config = IResNetConfig::infer(&weights).unwrap();
     config.widths[1] = 13;
     let err = IResNet::<B>::from_weights(&weights, &config, &Default::default()).unwrap_err();
@@ -125,5 +122,5 @@ fn errors_name_the_file_and_the_key() {
 
     let err = IResNet::<B>::load(Path::new("does-not-exist.safetensors"), &Default::default())
         .unwrap_err();
-    assert!(matches!(err, IdError::Io { .. }), "{err}");
+    assert!(matches!(err, IdError::File(IoError::Io { .. })), "{err}");
 }

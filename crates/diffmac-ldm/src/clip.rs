@@ -17,11 +17,12 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, ElementConversion, FloatDType, Int, Tensor};
+use diffmac_io::SafetensorsFile;
 
 use crate::attention::{merge_heads, sdpa, split_heads};
 use crate::config::ClipTextConfig;
 use crate::error::{LdmError, Result};
-use crate::loader::{SafetensorsFile, VarBuilder};
+use crate::loader::VarBuilder;
 use crate::nn::{LayerNorm, Linear};
 
 /// SD 2.x tokenizer: start-of-text id.

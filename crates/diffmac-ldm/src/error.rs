@@ -32,14 +32,10 @@ pub enum LdmError {
         /// What is not supported.
         message: String,
     },
-    /// The file is not a complete, well-formed safetensors file (truncated, bad header, ...).
-    #[error("{path}: not a valid safetensors file: {message}")]
-    Safetensors {
-        /// The weights file.
-        path: PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// A weight file could not be read or is malformed, or a tensor of it has an element
+    /// type that cannot become float weights (the message names the file and the tensor).
+    #[error(transparent)]
+    File(#[from] diffmac_io::IoError),
     /// The model needs a tensor that the file does not have.
     #[error("{path}: missing tensor `{key}` (expected shape {expected:?})")]
     MissingKey {
@@ -72,16 +68,6 @@ pub enum LdmError {
         expected: Vec<usize>,
         /// The shape in the file.
         found: Vec<usize>,
-    },
-    /// A tensor is stored in an element type that cannot become float weights.
-    #[error("{path}: tensor `{key}` has unsupported dtype {dtype}")]
-    UnsupportedDtype {
-        /// The weights file.
-        path: PathBuf,
-        /// The tensor's key.
-        key: String,
-        /// The safetensors dtype name.
-        dtype: String,
     },
     /// A model input has the wrong shape for the loaded model.
     #[error("invalid input: {0}")]

@@ -20,6 +20,9 @@
 //!
 //! - [`control::AdaInControl`]: the Stage I AdaIN control (eqs. 2–4) on that hook, with
 //!   zero-initialised γ/β convolutions and a choice of which parts train.
+//! - [`stage`]: one DID stage, the controlled UNet sampled by `diffmac-sampler`'s spaced
+//!   DDPM / DDIM, as the restorer and the trainer (for `X_D1`) both run it.
+//! - [`tiny`]: toy-size model configs for tests and first runs.
 //!
 //! Not yet: sharded or `.bin`
 //! checkpoints, and any measured GPU timing (see the crate README and `docs/ldm.md`).
@@ -35,6 +38,8 @@ pub mod module_file;
 pub mod nn;
 pub mod resnet;
 pub mod single_file;
+pub mod stage;
+pub mod tiny;
 pub mod unet;
 pub mod unet_blocks;
 pub mod vae;
@@ -43,8 +48,9 @@ pub use clip::{ClipOutput, ClipTextModel, sd2_empty_prompt_ids};
 pub use config::{ClipTextConfig, UNetConfig, VaeConfig};
 pub use control::{AdaInControl, ControlConfig, ControlModulation, ManifoldInput, TrainableParts};
 pub use error::{LdmError, Result};
-pub use loader::{SafetensorsFile, VarBuilder};
+pub use loader::VarBuilder;
 pub use module_file::{cast_module, load_module, load_module_file, module_tensors, save_module};
 pub use single_file::SdCheckpoint;
+pub use stage::{StageDenoiser, sample_stage};
 pub use unet::{AddModulation, EncoderModulation, NoModulation, UNet2DConditionModel};
 pub use vae::{AutoencoderKL, DiagonalGaussian};

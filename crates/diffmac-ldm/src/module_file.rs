@@ -15,9 +15,9 @@ use std::path::Path;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use diffmac_io::{SafetensorsFile, save_safetensors};
 
 use crate::error::{LdmError, Result};
-use crate::loader::{SafetensorsFile, save_safetensors};
 
 /// Every float parameter of `module` under its module path, in the module's current dtype.
 pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, TensorData> {
@@ -50,9 +50,9 @@ pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, 
 /// Writes `module` to `path` as safetensors, atomically (temporary file, then rename).
 ///
 /// # Errors
-/// [`LdmError::Io`] if the file cannot be written.
+/// [`LdmError::File`] if the file cannot be written.
 pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>) -> Result<()> {
-    save_safetensors(path, &module_tensors(module))
+    Ok(save_safetensors(path, &module_tensors(module))?)
 }
 
 /// Replaces every float parameter of `module` by the tensor of the same path in `file`,
@@ -60,8 +60,8 @@ pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: impl AsRef<Path>)
 /// keyed by them) are kept.
 ///
 /// # Errors
-/// [`LdmError::MissingKey`], [`LdmError::ShapeMismatch`], [`LdmError::UnsupportedDtype`]
-/// or [`LdmError::UnexpectedKeys`], each naming the file and the key.
+/// [`LdmError::MissingKey`], [`LdmError::ShapeMismatch`], [`LdmError::UnexpectedKeys`] or
+/// an unsupported dtype ([`LdmError::File`]), each naming the file and the key.
 pub fn load_module<B: Backend, M: Module<B>>(
     module: M,
     file: &SafetensorsFile,
@@ -169,7 +169,8 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
             }),
             Some(_) => self
                 .file
-                .float_tensor::<B, D>(&key, &tensor.device(), self.dtype),
+                .float_tensor::<B, D>(&key, &tensor.device(), self.dtype)
+                .map_err(LdmError::from),
         };
         match loaded {
             Ok(t) => {

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::TensorData;
+use diffmac_io::SafetensorsFile;
 
 use crate::config::{ClipTextConfig, UNetConfig, VaeConfig};
 use crate::error::{LdmError, Result};
-use crate::loader::SafetensorsFile;
 
 /// Prefix of the UNet's keys.
 pub const UNET_PREFIX: &str = "model.diffusion_model.";
@@ -271,7 +271,7 @@ impl SdCheckpoint {
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        SafetensorsFile::from_tensors(self.label("unet"), &out)
+        Ok(SafetensorsFile::from_tensors(self.label("unet"), &out)?)
     }
 
     /// The VAE's weights in the diffusers layout.
@@ -302,7 +302,7 @@ impl SdCheckpoint {
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        SafetensorsFile::from_tensors(self.label("vae"), &out)
+        Ok(SafetensorsFile::from_tensors(self.label("vae"), &out)?)
     }
 
     /// The text encoder's weights in the transformers `CLIPTextModel` layout.
@@ -379,6 +379,9 @@ impl SdCheckpoint {
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        SafetensorsFile::from_tensors(self.label("text_encoder"), &out)
+        Ok(SafetensorsFile::from_tensors(
+            self.label("text_encoder"),
+            &out,
+        )?)
     }
 }

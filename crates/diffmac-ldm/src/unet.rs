@@ -12,11 +12,12 @@ use burn::module::Module;
 use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
+use diffmac_io::SafetensorsFile;
 
 use crate::config::UNetConfig;
 use crate::embeddings::{TimestepEmbedding, timestep_embedding};
 use crate::error::{LdmError, Result};
-use crate::loader::{SafetensorsFile, VarBuilder};
+use crate::loader::VarBuilder;
 use crate::nn::{Conv2d, GroupNorm};
 use crate::unet_blocks::{BlockSettings, DownBlock, MidBlock, UpBlock, UpChannels};
 

@@ -11,11 +11,12 @@ use burn::module::Module;
 use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
+use diffmac_io::SafetensorsFile;
 
 use crate::attention::SpatialAttention;
 use crate::config::VaeConfig;
 use crate::error::Result;
-use crate::loader::{SafetensorsFile, VarBuilder};
+use crate::loader::VarBuilder;
 use crate::nn::{Conv2d, GroupNorm};
 use crate::resnet::{Downsample2D, ResnetBlock2D, ResnetSpec, Upsample2D};
 

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::{FloatDType, TensorData};
+
 use common::{B, device, fixture};
-use diffmac_ldm::loader::save_safetensors;
-use diffmac_ldm::{AutoencoderKL, LdmError, SafetensorsFile, UNetConfig, VaeConfig};
+use diffmac_io::{IoError, SafetensorsFile, save_safetensors};
+use diffmac_ldm::{AutoencoderKL, LdmError, UNetConfig, VaeConfig};
 
 const WEIGHTS: &str = "diffusion_pytorch_model.safetensors";
 
@@ -116,7 +117,10 @@ fn truncated_file_is_reported() {
     for cut in [4, 100, bytes.len() - 10] {
         std::fs::write(&path, &bytes[..cut]).expect("truncate");
         let err = load(dir.path()).expect_err("truncated");
-        assert!(matches!(err, LdmError::Safetensors { .. }), "{err}");
+        assert!(
+            matches!(err, LdmError::File(IoError::Safetensors { .. })),
+            "{err}"
+        );
         let msg = err.to_string();
         assert!(msg.contains(WEIGHTS), "{msg}");
     }
@@ -128,7 +132,7 @@ fn missing_file_is_named() {
     std::fs::copy(fixture("vae/config.json"), dir.path().join("config.json")).expect("copy config");
     let err = load(dir.path()).expect_err("no weights");
     assert!(
-        matches!(err, LdmError::Io { .. }) && err.to_string().contains(WEIGHTS),
+        matches!(err, LdmError::File(IoError::Io { .. })) && err.to_string().contains(WEIGHTS),
         "{err}"
     );
 }

@@ -8,11 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 
 use burn::tensor::FloatDType;
+
 use common::{B, Io, TOL, assert_close, device, fixture};
-use diffmac_ldm::loader::save_safetensors;
+use diffmac_io::SafetensorsFile;
+use diffmac_io::save_safetensors;
 use diffmac_ldm::{
-    AutoencoderKL, ClipTextConfig, ClipTextModel, LdmError, SafetensorsFile, SdCheckpoint,
-    UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
+    AutoencoderKL, ClipTextConfig, ClipTextModel, LdmError, SdCheckpoint, UNet2DConditionModel,
+    UNetConfig, VaeConfig, VarBuilder,
 };
 
 fn checkpoint() -> SdCheckpoint {

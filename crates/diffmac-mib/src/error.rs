@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum MibError {
     /// An image of the statistics folder could not be listed, read or decoded.
     #[error(transparent)]
-    Image(#[from] diffmac_degrade::DegradeError),
+    File(#[from] diffmac_io::IoError),
     /// A statistics file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

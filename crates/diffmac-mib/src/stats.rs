@@ -6,9 +6,9 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, Tensor};
-use diffmac_degrade::io::{DEFAULT_MAX_PIXELS, load_image, write_atomically};
-use diffmac_degrade::job::collect_inputs;
-use diffmac_degrade::tensor::images_to_tensor;
+use diffmac_io::collect_inputs;
+use diffmac_io::images_to_tensor;
+use diffmac_io::{DEFAULT_MAX_PIXELS, load_image, write_atomically};
 use diffmac_ldm::AutoencoderKL;
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +174,7 @@ pub fn qc_stats_with<B: Backend>(
     let mut acc = QcStatsAccumulator::default();
     for path in &inputs.images {
         let loaded = load_image(path, DEFAULT_MAX_PIXELS)?;
-        let x = images_to_tensor::<B>(std::slice::from_ref(&loaded.image), device)?;
+        let x = images_to_tensor::<B>(std::slice::from_ref(&loaded.rgb), device)?;
         acc.add(encode(x))?;
     }
     acc.finish()

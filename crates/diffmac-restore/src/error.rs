@@ -22,7 +22,7 @@ pub enum RestoreError {
     Face(#[from] diffmac_face::FaceError),
     /// An image could not be read, written or converted.
     #[error(transparent)]
-    Image(#[from] diffmac_degrade::DegradeError),
+    File(#[from] diffmac_io::IoError),
     /// A bundle file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

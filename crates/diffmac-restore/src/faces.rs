@@ -7,10 +7,10 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use diffmac_degrade::tensor::{images_to_tensor, tensor_to_images};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::photo::Photo;
 use diffmac_face::{AlignedFace, FaceOptions, Mtcnn, faces as face_ops};
+use diffmac_io::LoadedImage;
+use diffmac_io::{images_to_tensor, tensor_to_images};
 use image::Rgb32FImage;
 use image::imageops::FilterType;
 use rand::RngExt;
@@ -30,7 +30,7 @@ pub struct RestoredFace {
 /// A seed for one face, derived from the run's `seed` and a stable `key` (e.g. the file
 /// name and face index), so that a face's result does not depend on what else is restored.
 pub fn face_seed(seed: u64, key: &str) -> u64 {
-    diffmac_degrade::seed::stream_rng(seed, key.as_bytes()).random()
+    diffmac_io::stream_rng(seed, key.as_bytes()).random()
 }
 
 /// Restores square aligned faces as one batch with `seed` (one stream for the batch, see
@@ -126,7 +126,7 @@ pub struct RestoredPhoto {
     pub restored: Vec<RestoredFace>,
     /// The photo with the restored faces pasted back (scaled by the paste options' upscale;
     /// alpha and colour type kept).
-    pub photo: Photo,
+    pub photo: LoadedImage,
 }
 
 /// Detects, aligns, restores and pastes back. Face i gets the seed
@@ -141,7 +141,7 @@ pub struct RestoredPhoto {
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
     mtcnn: &Mtcnn<B>,
-    photo: &Photo,
+    photo: &LoadedImage,
     face_options: &FaceOptions,
     paste_options: &PasteOptions,
     reference: Option<&Tensor<B, 2>>,

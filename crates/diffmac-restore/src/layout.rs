@@ -51,7 +51,7 @@ pub struct Inputs {
 /// [`RestoreError::Image`] if `input` cannot be read, [`RestoreError::InvalidOption`] if two
 /// inputs would write the same outputs (`a.png` and `a.jpg`).
 pub fn collect_inputs(input: &Path, recursive: bool) -> Result<Inputs> {
-    let found = diffmac_degrade::job::collect_images(input, recursive)?;
+    let found = diffmac_io::collect_images(input, recursive)?;
     let base = if input.is_dir() {
         input
     } else {

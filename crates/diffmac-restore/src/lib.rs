@@ -6,8 +6,6 @@
 //! - [`bundle`]: a model is one folder ([`bundle::ModelBundle`]); it is validated as a whole
 //!   when loaded, built from Stable Diffusion 2.1 and trained stages by [`bundle::convert`],
 //!   or generated with random weights by [`bundle::write_tiny_bundle`] for tests.
-//! - [`stage`]: one diffusion stage, the UNet modulated by an AdaIN control, sampled with the
-//!   spaced DDPM.
 //! - [`pipeline`]: both stages and the bottleneck in Algorithm 1's order ([`Restorer`]).
 //! - [`color`]: optional colour correction of the output.
 //! - [`faces`]: aligned faces and whole photos (detect, align, restore in batches, paste
@@ -37,10 +35,8 @@ pub mod faces;
 pub mod layout;
 pub mod options;
 pub mod pipeline;
-pub mod stage;
 
 pub use bundle::{BundleConfig, ModelBundle};
 pub use error::{RestoreError, Result};
 pub use options::{ColorFix, RestoreOptions, SamplerKind};
 pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};
-pub use stage::{StageDenoiser, sample_stage};

@@ -21,7 +21,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
-use diffmac_ldm::ManifoldInput;
+use diffmac_ldm::{ManifoldInput, sample_stage};
 use diffmac_mib::{Injection, InjectionKind};
 use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
@@ -29,7 +29,6 @@ use crate::bundle::{ModelBundle, StageModels};
 use crate::color::color_fix;
 use crate::error::{RestoreError, Result};
 use crate::options::RestoreOptions;
-use crate::stage::sample_stage;
 
 /// One intermediate result of the pipeline, in Algorithm 1's order.
 #[derive(Debug)]
@@ -425,7 +424,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 total,
             });
         };
-        sample_stage(
+        Ok(sample_stage(
             &models.unet,
             &models.control,
             control_input,
@@ -434,7 +433,7 @@ impl<'a, B: Backend> Restorer<'a, B> {
             init,
             seeds.noise(),
             on_step,
-        )
+        )?)
     }
 
     /// Where a stage starts: pure noise (strength 1), or the stage input's posterior mean

@@ -133,9 +133,8 @@ fn random_iresnet_state_dicts_have_arcface_s_layout() {
         params,
         diffmac_id::IResNetConfig::iresnet50().num_parameters()
     );
-    let bytes = diffmac_ldm::loader::safetensors_bytes(&tensors).unwrap();
-    let net =
-        diffmac_id::IResNet::<B>::from_bytes(&bytes, "r50".as_ref(), &Default::default()).unwrap();
+    let file = diffmac_io::SafetensorsFile::from_tensors("r50".into(), &tensors).unwrap();
+    let net = diffmac_id::IResNet::<B>::from_file(&file, &Default::default()).unwrap();
     let face = burn::tensor::Tensor::<B, 4>::zeros([1, 3, 112, 112], &Default::default());
     use diffmac_id::IdentityEncoder;
     assert_eq!(net.embed(face).dims(), [1, 512]);

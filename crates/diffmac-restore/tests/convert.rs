@@ -6,7 +6,8 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use burn::tensor::{FloatDType, Tensor};
-use diffmac_ldm::loader::{export, save_safetensors};
+use diffmac_io::save_safetensors;
+use diffmac_ldm::loader::export;
 use diffmac_ldm::{
     AutoencoderKL, ClipTextConfig, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig,
     VarBuilder,
@@ -86,9 +87,9 @@ fn a_diffusers_folder_becomes_a_working_base_bundle() {
 
     // The stored UNet is the source's, tensor for tensor.
     let source =
-        diffmac_ldm::SafetensorsFile::open(sd.join("unet/diffusion_pytorch_model.safetensors"))
+        diffmac_io::SafetensorsFile::open(sd.join("unet/diffusion_pytorch_model.safetensors"))
             .unwrap();
-    let stored = diffmac_ldm::SafetensorsFile::open(out.join("unet.safetensors")).unwrap();
+    let stored = diffmac_io::SafetensorsFile::open(out.join("unet.safetensors")).unwrap();
     assert_eq!(source.keys().count(), stored.keys().count());
     for key in source.keys() {
         assert_eq!(

@@ -348,7 +348,7 @@ fn to_two_adain(dir: &std::path::Path) -> ModelBundle<B> {
 #[test]
 fn a_two_adain_model_feeds_e_of_x_d1_to_stage_two() {
     use diffmac_ldm::ManifoldInput;
-    use diffmac_restore::sample_stage;
+    use diffmac_ldm::sample_stage;
     use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing};
 
     let (dir, _) = tiny();

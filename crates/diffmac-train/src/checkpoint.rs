@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::FloatDType;
 use burn::tensor::backend::Backend;
-use diffmac_ldm::loader::{KeyMap, export, save_safetensors};
+use diffmac_io::save_safetensors;
+use diffmac_ldm::loader::{KeyMap, export};
 use diffmac_ldm::{load_module_file, save_module};
 use serde::{Deserialize, Serialize};
 
@@ -152,11 +153,7 @@ pub fn write_checkpoint<B: burn::tensor::backend::AutodiffBackend>(
         std::fs::remove_dir_all(&target).map_err(TrainError::io(&target))?;
     }
     std::fs::rename(&tmp, &target).map_err(TrainError::io(&target))?;
-    diffmac_degrade::io::write_atomically(
-        &dir.join(LATEST_FILE),
-        format!("{name}\n").as_bytes(),
-        true,
-    )?;
+    diffmac_io::write_atomically(&dir.join(LATEST_FILE), format!("{name}\n").as_bytes(), true)?;
     prune(&dir, keep_last, &name)?;
     Ok(target)
 }

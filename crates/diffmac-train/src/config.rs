@@ -196,7 +196,7 @@ impl Default for DataConfig {
             flip_probability: 0.5,
             degradation: DegradationConfig::default(),
             prefetch: 4,
-            max_pixels: diffmac_degrade::io::DEFAULT_MAX_PIXELS,
+            max_pixels: diffmac_io::DEFAULT_MAX_PIXELS,
         }
     }
 }

@@ -18,7 +18,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use diffmac_degrade::{DegradeRng, degrade_random, load_image, stream_rng};
+use diffmac_degrade::degrade_random;
+use diffmac_io::{StreamRng, load_image, stream_rng};
 use image::Rgb32FImage;
 use image::imageops::{self, FilterType};
 use rand::RngExt;
@@ -202,7 +203,7 @@ impl Dataset {
     pub fn sample(&self, epoch: u64, image: usize, geometry: Geometry) -> Result<Sample> {
         let rel = &self.files[image];
         let mut rng = stream_rng(self.seed, format!("sample/{epoch}/{image}").as_bytes());
-        let hq_full = load_image(&self.root.join(rel), self.config.max_pixels)?.image;
+        let hq_full = load_image(&self.root.join(rel), self.config.max_pixels)?.rgb;
         let (w, h) = hq_full.dimensions();
         let (cx, cy, side) = self.crop_box(w, h, geometry, &mut rng);
         let flipped = geometry != Geometry::Fixed
@@ -212,7 +213,7 @@ impl Dataset {
         let hq = finish(&hq_full, (cx, cy, side, side), size, flipped);
         let lq = match &self.config.lq_dir {
             Some(lq_dir) => {
-                let lq_full = load_image(&lq_dir.join(rel), self.config.max_pixels)?.image;
+                let lq_full = load_image(&lq_dir.join(rel), self.config.max_pixels)?.rgb;
                 let (lw, lh) = lq_full.dimensions();
                 let (sx, sy) = (f64::from(lw) / f64::from(w), f64::from(lh) / f64::from(h));
                 let scale = |v: u32, s: f64| (f64::from(v) * s).round() as u32;
@@ -233,13 +234,7 @@ impl Dataset {
         })
     }
 
-    fn crop_box(
-        &self,
-        w: u32,
-        h: u32,
-        geometry: Geometry,
-        rng: &mut DegradeRng,
-    ) -> (u32, u32, u32) {
+    fn crop_box(&self, w: u32, h: u32, geometry: Geometry, rng: &mut StreamRng) -> (u32, u32, u32) {
         let full = w.min(h);
         match geometry {
             Geometry::Random => {

@@ -3,14 +3,14 @@
 //! by module path. Checkpoints store it as `ema.safetensors` with the parameters' full paths
 //! (`control.gamma.0.weight`, `mib.filter.conv.weight`, `unet.…` in Burn's layout) and shapes.
 
+use diffmac_io::save_safetensors;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, FloatDType, Tensor};
-use diffmac_ldm::SafetensorsFile;
-use diffmac_ldm::loader::save_safetensors;
+use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
 

@@ -58,15 +58,15 @@ pub enum TrainError {
     /// The sampler refused an option or a shape.
     #[error(transparent)]
     Sampler(#[from] diffmac_sampler::SamplerError),
-    /// Image loading or degradation failed (the message names the file).
+    /// Degradation failed (the message names the file).
     #[error(transparent)]
     Degrade(#[from] diffmac_degrade::DegradeError),
+    /// Reading or writing an image or a weight file failed (the message names the file).
+    #[error(transparent)]
+    File(#[from] diffmac_io::IoError),
     /// The identity encoder could not be loaded.
     #[error(transparent)]
     Id(#[from] diffmac_id::IdError),
-    /// Sampling a stage (`X_D1`) failed.
-    #[error(transparent)]
-    Restore(#[from] diffmac_restore::RestoreError),
     /// A data-parallel collective operation failed (or another peer stopped).
     #[error("data-parallel training: {0}")]
     Collective(String),

@@ -69,7 +69,7 @@ impl MetricsWriter {
         if !text.is_empty() {
             text.push('\n');
         }
-        diffmac_degrade::io::write_atomically(&path, text.as_bytes(), true)?;
+        diffmac_io::write_atomically(&path, text.as_bytes(), true)?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)

@@ -12,10 +12,11 @@ use std::sync::Mutex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 use diffmac_id::{IResNet, IdentityEncoder};
+use diffmac_io::SafetensorsFile;
 use diffmac_ldm::loader::KeyMap;
 use diffmac_ldm::{
-    AutoencoderKL, ClipTextModel, SafetensorsFile, UNet2DConditionModel, UNetConfig, VaeConfig,
-    VarBuilder, sd2_empty_prompt_ids,
+    AutoencoderKL, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
+    sd2_empty_prompt_ids,
 };
 use diffmac_sampler::NoiseRng;
 use rand::SeedableRng;
@@ -26,9 +27,9 @@ use crate::error::{Result, TrainError};
 
 /// The tiny UNet config: the tiny model bundle's (3 levels, 16/32/32 channels, cross-attention
 /// width 24), so that tiny training runs merge into a tiny bundle.
-pub const TINY_UNET_CONFIG: &str = diffmac_restore::bundle::tiny::TINY_UNET;
+pub const TINY_UNET_CONFIG: &str = diffmac_ldm::tiny::TINY_UNET;
 /// The tiny VAE config: the tiny model bundle's (3 levels, down-sampling factor 4).
-pub const TINY_VAE_CONFIG: &str = diffmac_restore::bundle::tiny::TINY_VAE;
+pub const TINY_VAE_CONFIG: &str = diffmac_ldm::tiny::TINY_VAE;
 
 static SEEDED: Mutex<()> = Mutex::new(());
 
@@ -90,7 +91,7 @@ pub fn load_vae<B: Backend>(
             let vae = seeded::<B, _>(device, seed ^ 0x7661_6500, || {
                 AutoencoderKL::load(&vae_config, &VarBuilder::random(device, dtype))
             })?;
-            reinitialise(vae, diffmac_degrade::stream_seed(seed, b"vae"))
+            reinitialise(vae, diffmac_io::stream_seed(seed, b"vae"))
         }
     };
     Ok(burn::module::Module::no_grad(vae))
@@ -140,7 +141,7 @@ pub fn load_unet<B: Backend>(
             let vb = VarBuilder::random(device, dtype);
             let unet = UNet2DConditionModel::load(&config, &vb)?;
             Ok(LoadedUNet {
-                unet: reinitialise(unet, diffmac_degrade::stream_seed(seed, b"unet")),
+                unet: reinitialise(unet, diffmac_io::stream_seed(seed, b"unet")),
                 keys: vb.key_map(),
                 config: config.clone(),
             })
@@ -160,7 +161,7 @@ pub fn load_context<B: Backend>(
     dtype: FloatDType,
 ) -> Result<Tensor<B, 3>> {
     let context = match &model.context {
-        ContextSource::Random => NoiseRng::new(diffmac_degrade::stream_seed(seed, b"context"))
+        ContextSource::Random => NoiseRng::new(diffmac_io::stream_seed(seed, b"context"))
             .gaussian([1, 77, cross_attention_dim], (device, DType::from(dtype))),
         ContextSource::File { path } => {
             SafetensorsFile::open(path)?.float_tensor::<B, 3>("context", device, dtype)?
@@ -248,7 +249,7 @@ pub fn reinitialise<B: Backend, M: burn::module::Module<B>>(module: M, seed: u64
                     dims[1..].iter().product()
                 };
                 let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-                let mut rng = diffmac_degrade::stream_rng(self.seed, key.as_bytes());
+                let mut rng = diffmac_io::stream_rng(self.seed, key.as_bytes());
                 (0..n)
                     .map(|_| rand::RngExt::random_range(&mut rng, -bound..bound))
                     .collect()
@@ -329,7 +330,7 @@ impl<B: Backend> IdentityModel<B> {
             }
             IdentitySource::Random { dim } => Self::Random(RandomIdentity::new(
                 *dim,
-                diffmac_degrade::stream_seed(seed, b"identity"),
+                diffmac_io::stream_seed(seed, b"identity"),
                 device,
             )),
         })

@@ -9,7 +9,8 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{FloatDType, Tensor};
-use diffmac_degrade::{images_to_tensor, stream_seed, tensor_to_images};
+
+use diffmac_io::{images_to_tensor, stream_seed, tensor_to_images};
 use diffmac_ldm::{AdaInControl, ControlConfig, ControlModulation, load_module_file};
 use diffmac_mib::{Injection, InjectionKind, QcStats, QcStatsAccumulator};
 use diffmac_sampler::{NoiseRng, NoiseSchedule};
@@ -215,7 +216,7 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
     if lead {
         std::fs::create_dir_all(run_dir).map_err(TrainError::io(run_dir))?;
         let config_json = serde_json::to_vec_pretty(&config).expect("plain data");
-        diffmac_degrade::io::write_atomically(&run_dir.join("config.json"), &config_json, true)?;
+        diffmac_io::write_atomically(&run_dir.join("config.json"), &config_json, true)?;
     }
 
     let dtype = config.precision.dtype();

@@ -86,6 +86,6 @@ pub fn write_sheet(path: &Path, columns: &[Vec<Rgb32FImage>]) -> Result<PathBuf>
             path: path.to_path_buf(),
             message: format!("cannot encode the sheet: {e}"),
         })?;
-    diffmac_degrade::io::write_atomically(path, bytes.get_ref(), true)?;
+    diffmac_io::write_atomically(path, bytes.get_ref(), true)?;
     Ok(path.to_path_buf())
 }

@@ -8,14 +8,14 @@
 //! `sampler_steps` UNet evaluations plus a VAE encode and decode, on top of the training
 //! step's own forward and backward pass).
 
+use diffmac_io::save_safetensors;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor};
-use diffmac_ldm::loader::save_safetensors;
-use diffmac_ldm::{
-    AdaInControl, AutoencoderKL, ManifoldInput, SafetensorsFile, UNet2DConditionModel,
-};
+
+use diffmac_io::SafetensorsFile;
+use diffmac_ldm::{AdaInControl, AutoencoderKL, ManifoldInput, UNet2DConditionModel};
 use diffmac_sampler::respace::{SpacedSchedule, Spacing};
 use diffmac_sampler::{
     Init, Method, NoiseRng, NoiseSchedule, PredictionType, Sampler, VarianceType,
@@ -80,7 +80,7 @@ impl<B: Backend> Stage1Model<B> {
             options: (&device, dtype).into(),
         };
         // The restorer's stage sampler, so that X_D1 is what `diffmac-restore` computes.
-        let z0 = diffmac_restore::sample_stage(
+        let z0 = diffmac_ldm::sample_stage(
             &self.unet,
             &self.control,
             r,
@@ -170,7 +170,7 @@ impl XD1Cache {
             }
         } else {
             let text = serde_json::to_vec_pretty(manifest).expect("plain data");
-            diffmac_degrade::io::write_atomically(&manifest_path, &text, true)?;
+            diffmac_io::write_atomically(&manifest_path, &text, true)?;
         }
         let cache = Self {
             dir: dir.to_path_buf(),
@@ -186,11 +186,9 @@ impl XD1Cache {
                 .map(|&i| dataset.sample(0, i, Geometry::Fixed))
                 .collect::<Result<Vec<_>>>()?;
             let lq: Vec<_> = samples.iter().map(|s| s.lq.clone()).collect();
-            let lq = diffmac_degrade::images_to_tensor::<B>(&lq, &device)?.cast(dtype);
-            let seed = diffmac_degrade::stream_seed(
-                manifest.seed,
-                format!("x_d1/{}", chunk[0]).as_bytes(),
-            );
+            let lq = diffmac_io::images_to_tensor::<B>(&lq, &device)?.cast(dtype);
+            let seed =
+                diffmac_io::stream_seed(manifest.seed, format!("x_d1/{}", chunk[0]).as_bytes());
             let x = model.restore(vae, context, sampler, lq, seed)?;
             for (j, &i) in chunk.iter().enumerate() {
                 let one = x.clone().narrow(0, j, 1).cast(FloatDType::F32);

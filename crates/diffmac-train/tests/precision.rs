@@ -5,7 +5,8 @@ use std::path::Path;
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
-use diffmac_ldm::SafetensorsFile;
+
+use diffmac_io::SafetensorsFile;
 use diffmac_train::config::Precision;
 use diffmac_train::metrics::read_metrics;
 use diffmac_train::{Stage, TrainConfig, TrainOptions, train};

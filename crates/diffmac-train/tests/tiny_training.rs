@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::FloatDType;
-use diffmac_ldm::{
-    ControlConfig, SafetensorsFile, UNet2DConditionModel, VarBuilder, load_module_file,
-};
+use diffmac_io::SafetensorsFile;
+use diffmac_ldm::{ControlConfig, UNet2DConditionModel, VarBuilder, load_module_file};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
 use diffmac_train::config::{Stage2Variant, XD1Mode};
 use diffmac_train::metrics::read_metrics;

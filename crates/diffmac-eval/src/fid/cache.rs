@@ -2,10 +2,11 @@
 //! recompute them: a safetensors file holding `features` `[N, 2048]` (f32), named by a key
 //! of the folder's content (file names, sizes, modification times) and of the weights file.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, TensorView};
+use burn::tensor::TensorData;
+use diffmac_io::{SafetensorsFile, safetensors_bytes};
 
 use crate::error::{EvalError, Result};
 
@@ -50,18 +51,18 @@ pub fn content_key(files: &[PathBuf], weights: &Path) -> Result<String> {
 /// The features as safetensors bytes (`features`: `[N, D]` f32).
 pub fn features_to_bytes(features: &[Vec<f32>]) -> Result<Vec<u8>> {
     let dim = features.first().map_or(0, Vec::len);
-    let data: Vec<u8> = features
-        .iter()
-        .flat_map(|f| f.iter().flat_map(|v| v.to_le_bytes()))
-        .collect();
-    let bad = |reason: String| EvalError::BadFile {
-        path: PathBuf::from("<feature cache>"),
-        reason,
-    };
-    let view = TensorView::new(Dtype::F32, vec![features.len(), dim], &data)
-        .map_err(|e| bad(e.to_string()))?;
-    let map: HashMap<String, TensorView<'_>> = HashMap::from([("features".to_owned(), view)]);
-    safetensors::serialize(&map, None).map_err(|e| bad(e.to_string()))
+    if let Some(f) = features.iter().find(|f| f.len() != dim) {
+        return Err(EvalError::BadFile {
+            path: PathBuf::from("<feature cache>"),
+            reason: format!("a feature vector has {} values, the first {dim}", f.len()),
+        });
+    }
+    let data: Vec<f32> = features.concat();
+    let tensors = BTreeMap::from([(
+        "features".to_owned(),
+        TensorData::new(data, [features.len(), dim]),
+    )]);
+    Ok(safetensors_bytes(&tensors, &BTreeMap::new())?)
 }
 
 /// Reads a cache file written from [`features_to_bytes`]; `None` when it does not exist.
@@ -76,24 +77,17 @@ pub fn load_features(path: &Path, dim: usize) -> Result<Option<Vec<Vec<f32>>>> {
             });
         }
     };
-    let bad = |reason: String| EvalError::BadFile {
-        path: path.to_owned(),
-        reason,
+    let file = SafetensorsFile::from_bytes(path, bytes)?;
+    let rows = match file.shape("features") {
+        Some(&[rows, d]) if d == dim => rows,
+        shape => {
+            return Err(EvalError::BadFile {
+                path: path.to_owned(),
+                reason: format!("features tensor has shape {shape:?}, expected [N, {dim}]"),
+            });
+        }
     };
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let view = file.tensor("features").map_err(|e| bad(e.to_string()))?;
-    if view.dtype() != Dtype::F32 || view.shape().len() != 2 || view.shape()[1] != dim {
-        return Err(bad(format!(
-            "features tensor is {:?} {:?}, expected F32 [N, {dim}]",
-            view.dtype(),
-            view.shape()
-        )));
-    }
-    let values: Vec<f32> = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let values = file.f32_values("features", &[rows, dim])?;
     Ok(Some(
         values.chunks_exact(dim).map(<[f32]>::to_vec).collect(),
     ))

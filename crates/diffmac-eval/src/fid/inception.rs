@@ -16,7 +16,7 @@ use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_face::weights::WeightFile;
+use diffmac_io::{SafetensorsFile, safetensors_bytes};
 
 use crate::error::{EvalError, Result};
 use crate::image::Image255;
@@ -342,12 +342,8 @@ pub struct InceptionV3<B: Backend> {
 impl<B: Backend> InceptionV3<B> {
     /// Loads the converted pytorch-fid weights from a safetensors file.
     pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| EvalError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file = WeightFile::parse(&bytes, path)?;
-        Self::build(&|name, shape| Ok(file.values(name, shape)?), device)
+        let file = SafetensorsFile::open(path)?;
+        Self::build(&|name, shape| Ok(file.f32_values(name, shape)?), device)
     }
 
     /// The architecture filled with hash-generated values (see
@@ -410,23 +406,12 @@ impl<B: Backend> InceptionV3<B> {
             },
             device,
         )?;
-        let values = values.into_inner();
-        let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = values
+        let tensors = values
+            .into_inner()
             .into_iter()
-            .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .map(|(name, shape, v)| (name, TensorData::new(v, shape)))
             .collect();
-        let bad = |reason: String| EvalError::BadFile {
-            path: std::path::PathBuf::from("<hashed inception>"),
-            reason,
-        };
-        let mut views = std::collections::HashMap::new();
-        for (name, shape, data) in &buffers {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
-                    .map_err(|e| bad(e.to_string()))?;
-            views.insert(name.clone(), view);
-        }
-        safetensors::serialize(&views, None).map_err(|e| bad(e.to_string()))
+        Ok(safetensors_bytes(&tensors, &Default::default())?)
     }
 
     fn build(f: &Fetch<'_>, d: &B::Device) -> Result<Self> {

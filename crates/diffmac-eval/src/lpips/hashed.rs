@@ -3,9 +3,10 @@
 //! index), so `scripts/reference/eval_lpips_reference.py` builds the same tensors bit for bit
 //! with NumPy. Weights are uniform in ±√(6 / fan_in), biases in ±0.05.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use safetensors::tensor::{Dtype, TensorView};
+use burn::tensor::TensorData;
+use diffmac_io::safetensors_bytes;
 
 use crate::lpips::net::{LpipsNet, Step};
 
@@ -47,7 +48,7 @@ pub fn hash_values(len: usize, layer: usize, kind: u64, fan_in: usize) -> Vec<f3
 /// A safetensors file with `net`'s backbone under torchvision's key names
 /// (`features.{i}.weight` / `.bias`), filled with [`hash_values`].
 pub fn hashed_backbone(net: LpipsNet) -> Vec<u8> {
-    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors = BTreeMap::new();
     for step in net.plan() {
         if let Step::Conv {
             index,
@@ -60,22 +61,15 @@ pub fn hashed_backbone(net: LpipsNet) -> Vec<u8> {
             let fan_in = c_in * kernel * kernel;
             let w = hash_values(c_out * fan_in, index, 0, fan_in);
             let b = hash_values(c_out, index, 1, fan_in);
-            let bytes = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            buffers.push((
+            tensors.insert(
                 format!("features.{index}.weight"),
-                vec![c_out, c_in, kernel, kernel],
-                bytes(w),
-            ));
-            buffers.push((format!("features.{index}.bias"), vec![c_out], bytes(b)));
+                TensorData::new(w, [c_out, c_in, kernel, kernel]),
+            );
+            tensors.insert(
+                format!("features.{index}.bias"),
+                TensorData::new(b, [c_out]),
+            );
         }
     }
-    let views: HashMap<String, TensorView<'_>> = buffers
-        .iter()
-        .map(|(name, shape, data)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), data)
-                .expect("shape and byte length agree by construction");
-            (name.clone(), view)
-        })
-        .collect();
-    safetensors::serialize(&views, None).expect("in-memory serialisation")
+    safetensors_bytes(&tensors, &BTreeMap::new()).expect("f32 tensors serialise")
 }

@@ -25,7 +25,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_face::weights::WeightFile;
+use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
 use crate::image::Image255;
@@ -61,11 +61,7 @@ impl<B: Backend> Lpips<B> {
     /// Builds `net` from a backbone safetensors file in torchvision's key layout
     /// (`features.{i}.weight`, `features.{i}.bias`) and the shipped heads.
     pub fn load(net: LpipsNet, backbone: &Path, device: &B::Device) -> Result<Self> {
-        let bytes = std::fs::read(backbone).map_err(|source| crate::EvalError::Io {
-            path: backbone.to_owned(),
-            source,
-        })?;
-        Self::from_bytes(net, &bytes, backbone, device)
+        Self::from_file(net, &SafetensorsFile::open(backbone)?, device)
     }
 
     /// [`load`](Self::load) from bytes in memory; `name` only labels error messages.
@@ -75,7 +71,15 @@ impl<B: Backend> Lpips<B> {
         name: &Path,
         device: &B::Device,
     ) -> Result<Self> {
-        let file = WeightFile::parse(backbone, name)?;
+        Self::from_file(
+            net,
+            &SafetensorsFile::from_bytes(name, backbone.to_vec())?,
+            device,
+        )
+    }
+
+    /// [`load`](Self::load) from a weight file read already.
+    pub fn from_file(net: LpipsNet, file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
         let mut layers = Vec::new();
         for step in net.plan() {
             layers.push(match *step {
@@ -88,12 +92,12 @@ impl<B: Backend> Lpips<B> {
                     padding,
                 } => {
                     let prefix = format!("features.{index}");
-                    let weight = file.tensor(
+                    let weight = file.f32_tensor(
                         &format!("{prefix}.weight"),
                         [c_out, c_in, kernel, kernel],
                         device,
                     )?;
-                    let bias = file.tensor(&format!("{prefix}.bias"), [c_out], device)?;
+                    let bias = file.f32_tensor(&format!("{prefix}.bias"), [c_out], device)?;
                     let mut conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
                         .with_stride([stride, stride])
                         .with_padding(PaddingConfig2d::Explicit(
@@ -112,16 +116,16 @@ impl<B: Backend> Lpips<B> {
                 Step::Tap => Layer::Tap,
             });
         }
-        let heads_file = WeightFile::parse(
+        let heads_file = SafetensorsFile::from_bytes(
+            format!("<embedded lpips_{}_heads>", net.name()),
             net.heads(),
-            Path::new(&format!("<embedded lpips_{}_heads>", net.name())),
         )?;
         let heads = net
             .tap_channels()
             .iter()
             .enumerate()
             .map(|(i, &c)| {
-                heads_file.tensor(&format!("lin{i}.model.1.weight"), [1, c, 1, 1], device)
+                heads_file.f32_tensor(&format!("lin{i}.model.1.weight"), [1, c, 1, 1], device)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let column = |v: [f32; 3]| {

@@ -14,9 +14,9 @@ pub use rnet::{RNet, RNetOutput};
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
-use crate::error::{FaceError, Result};
-use crate::weights::WeightFile;
+use crate::error::Result;
 
 /// The three networks on one device.
 #[derive(Debug)]
@@ -44,19 +44,11 @@ impl<B: Backend> Mtcnn<B> {
     /// Loads `pnet.safetensors`, `rnet.safetensors` and `onet.safetensors` from `dir` (written by
     /// `scripts/reference/mtcnn_convert.py`).
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path)
-                .map(|bytes| (path.clone(), bytes))
-                .map_err(|source| FaceError::Io { path, source })
-        };
-        let (p_path, p) = read("pnet.safetensors")?;
-        let (r_path, r) = read("rnet.safetensors")?;
-        let (o_path, o) = read("onet.safetensors")?;
+        let open = |name: &str| SafetensorsFile::open(dir.join(name));
         Ok(Self {
-            pnet: PNet::from_weights(&WeightFile::parse(&p, &p_path)?, device)?,
-            rnet: RNet::from_weights(&WeightFile::parse(&r, &r_path)?, device)?,
-            onet: ONet::from_weights(&WeightFile::parse(&o, &o_path)?, device)?,
+            pnet: PNet::from_weights(&open("pnet.safetensors")?, device)?,
+            rnet: RNet::from_weights(&open("rnet.safetensors")?, device)?,
+            onet: ONet::from_weights(&open("onet.safetensors")?, device)?,
             device: device.clone(),
         })
     }

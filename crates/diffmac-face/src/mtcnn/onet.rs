@@ -1,7 +1,5 @@
 //! O-Net, MTCNN's output network on 48×48 candidates: score, box and five landmarks.
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -9,9 +7,10 @@ use burn::nn::{Linear, PRelu};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
-use crate::weights::WeightFile;
+use crate::weights::MtcnnLayers;
 
 /// O-Net: the last stage, which also places the five landmarks.
 #[derive(Module, Debug)]
@@ -47,7 +46,7 @@ pub struct ONetOutput<B: Backend> {
 
 impl<B: Backend> ONet<B> {
     /// Builds O-Net from a weights file in facenet-pytorch's layout.
-    pub fn from_weights(file: &WeightFile<'_>, device: &B::Device) -> Result<Self> {
+    pub fn from_weights(file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
         let pool3 = || {
             MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
@@ -76,10 +75,8 @@ impl<B: Backend> ONet<B> {
 
     /// The pretrained O-Net compiled into the crate.
     pub fn pretrained(device: &B::Device) -> Result<Self> {
-        let file = WeightFile::parse(
-            crate::weights::ONET,
-            Path::new("<built-in>/onet.safetensors"),
-        )?;
+        let file =
+            SafetensorsFile::from_bytes("<built-in>/onet.safetensors", crate::weights::ONET)?;
         Self::from_weights(&file, device)
     }
 

@@ -1,7 +1,5 @@
 //! P-Net, MTCNN's fully convolutional proposal network.
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::nn::PRelu;
 use burn::nn::conv::Conv2d;
@@ -9,9 +7,10 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
-use crate::weights::WeightFile;
+use crate::weights::MtcnnLayers;
 
 /// P-Net: three 3×3 convolutions over a 12×12 window (stride 2 after the first pooling), giving
 /// a face probability and a box regression for every window position.
@@ -39,7 +38,7 @@ pub struct PNetOutput<B: Backend> {
 
 impl<B: Backend> PNet<B> {
     /// Builds P-Net from a weights file in facenet-pytorch's layout.
-    pub fn from_weights(file: &WeightFile<'_>, device: &B::Device) -> Result<Self> {
+    pub fn from_weights(file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
         Ok(Self {
             conv1: file.conv2d("conv1", [3, 10], 3, device)?,
             prelu1: file.prelu("prelu1", 10, device)?,
@@ -55,10 +54,8 @@ impl<B: Backend> PNet<B> {
 
     /// The pretrained P-Net compiled into the crate.
     pub fn pretrained(device: &B::Device) -> Result<Self> {
-        let file = WeightFile::parse(
-            crate::weights::PNET,
-            Path::new("<built-in>/pnet.safetensors"),
-        )?;
+        let file =
+            SafetensorsFile::from_bytes("<built-in>/pnet.safetensors", crate::weights::PNET)?;
         Self::from_weights(&file, device)
     }
 

@@ -1,7 +1,5 @@
 //! R-Net, MTCNN's refinement network on 24×24 candidates.
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -9,9 +7,10 @@ use burn::nn::{Linear, PRelu};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
-use crate::weights::WeightFile;
+use crate::weights::MtcnnLayers;
 
 /// R-Net: scores and refines P-Net's candidates, resampled to 24×24.
 #[derive(Module, Debug)]
@@ -41,7 +40,7 @@ pub struct RNetOutput<B: Backend> {
 
 impl<B: Backend> RNet<B> {
     /// Builds R-Net from a weights file in facenet-pytorch's layout.
-    pub fn from_weights(file: &WeightFile<'_>, device: &B::Device) -> Result<Self> {
+    pub fn from_weights(file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
         let pool = || {
             MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
@@ -66,10 +65,8 @@ impl<B: Backend> RNet<B> {
 
     /// The pretrained R-Net compiled into the crate.
     pub fn pretrained(device: &B::Device) -> Result<Self> {
-        let file = WeightFile::parse(
-            crate::weights::RNET,
-            Path::new("<built-in>/rnet.safetensors"),
-        )?;
+        let file =
+            SafetensorsFile::from_bytes("<built-in>/rnet.safetensors", crate::weights::RNET)?;
         Self::from_weights(&file, device)
     }
 

@@ -1,9 +1,7 @@
 //! The shape of a converted dlib ResNet, as `scripts/reference/dlib_convert.py` records it in
 //! the safetensors metadata (`dlib_architecture`).
 
-use std::path::Path;
-
-use safetensors::SafeTensors;
+use diffmac_io::SafetensorsFile;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IdError, Result};
@@ -84,25 +82,18 @@ pub struct DlibArchitecture {
 }
 
 impl DlibArchitecture {
-    /// Reads and checks the architecture stored in the metadata of a safetensors buffer;
-    /// `path` only names the source in errors.
-    pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<Self> {
+    /// Reads and checks the architecture stored in the metadata of a weight file.
+    pub fn from_file(file: &SafetensorsFile) -> Result<Self> {
         let bad = |problem: String| IdError::Architecture {
-            path: path.to_owned(),
+            path: file.path().to_owned(),
             problem,
         };
-        let (_, metadata) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-        let json = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(ARCHITECTURE_KEY))
-            .ok_or_else(|| {
-                bad(format!(
-                    "no `{ARCHITECTURE_KEY}` metadata: not written by \
+        let json = file.metadata(ARCHITECTURE_KEY).ok_or_else(|| {
+            bad(format!(
+                "no `{ARCHITECTURE_KEY}` metadata: not written by \
                      scripts/reference/dlib_convert.py"
-                ))
-            })?;
+            ))
+        })?;
         let arch: Self = serde_json::from_str(json)
             .map_err(|e| bad(format!("`{ARCHITECTURE_KEY}` metadata: {e}")))?;
         arch.validate().map_err(bad)?;

@@ -6,12 +6,12 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
+use diffmac_io::SafetensorsFile;
 
 use super::architecture::DlibBlockConfig;
 use super::layers::{affine, conv2d};
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
-use crate::weights::WeightFile;
 
 /// `relu(affine2(conv2(relu(affine1(conv1(x))))) ⊕ shortcut(x))`, where the shortcut is `x`
 /// (stride 1) or its 2×2 stride-2 average pool (stride 2), and `⊕` is dlib's `add_prev`: the
@@ -34,7 +34,7 @@ pub struct DlibBlock<B: Backend> {
 impl<B: Backend> DlibBlock<B> {
     /// Loads `blocks.{index}` mapping `c_in` channels to `config.channels`.
     pub fn load(
-        weights: &WeightFile<'_>,
+        weights: &SafetensorsFile,
         index: usize,
         c_in: usize,
         config: &DlibBlockConfig,

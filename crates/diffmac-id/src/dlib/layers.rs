@@ -4,10 +4,10 @@ use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
-use crate::weights::WeightFile;
 
 /// A square `Conv2d` with bias from `{prefix}.weight` `[out, in, k, k]` and `{prefix}.bias`
 /// `[out]`, with `stride` and zero `padding` on every side.
@@ -15,7 +15,7 @@ use crate::weights::WeightFile;
 /// dlib's `con_` computes a cross-correlation with filters laid out `[out, in, rows, cols]`,
 /// exactly what Burn's (and PyTorch's) convolution does, so the weights are used as stored.
 pub fn conv2d<B: Backend>(
-    weights: &WeightFile<'_>,
+    weights: &SafetensorsFile,
     prefix: &str,
     channels: [usize; 2],
     kernel: usize,
@@ -24,12 +24,12 @@ pub fn conv2d<B: Backend>(
     device: &B::Device,
 ) -> Result<Conv2d<B>> {
     let [c_in, c_out] = channels;
-    let weight = weights.tensor(
+    let weight = weights.f32_tensor(
         &format!("{prefix}.weight"),
         [c_out, c_in, kernel, kernel],
         device,
     )?;
-    let bias = weights.tensor(&format!("{prefix}.bias"), [c_out], device)?;
+    let bias = weights.f32_tensor(&format!("{prefix}.bias"), [c_out], device)?;
     let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(
@@ -46,13 +46,13 @@ pub fn conv2d<B: Backend>(
 ///
 /// It is the same per-channel map as [`FrozenBatchNorm`], which holds it as constants.
 pub fn affine<B: Backend>(
-    weights: &WeightFile<'_>,
+    weights: &SafetensorsFile,
     prefix: &str,
     channels: usize,
     device: &B::Device,
 ) -> Result<FrozenBatchNorm<B>> {
     Ok(FrozenBatchNorm {
-        scale: weights.tensor(&format!("{prefix}.gamma"), [channels], device)?,
-        shift: weights.tensor(&format!("{prefix}.beta"), [channels], device)?,
+        scale: weights.f32_tensor(&format!("{prefix}.gamma"), [channels], device)?,
+        shift: weights.f32_tensor(&format!("{prefix}.beta"), [channels], device)?,
     })
 }

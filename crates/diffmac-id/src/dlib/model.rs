@@ -8,6 +8,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::{Tensor, TensorData};
+use diffmac_io::SafetensorsFile;
 
 use super::architecture::DlibArchitecture;
 use super::block::DlibBlock;
@@ -15,7 +16,6 @@ use super::layers::{affine, conv2d};
 use crate::batch_norm::FrozenBatchNorm;
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
-use crate::weights::WeightFile;
 
 /// dlib's face recognition ResNet (the `anet_type` of `dnn_face_recognition_ex.cpp`), in
 /// inference mode, as converted by `scripts/reference/dlib_convert.py`.
@@ -56,11 +56,11 @@ impl<B: Backend> DlibResNet<B> {
     /// Builds the network from a parsed weight file with the given architecture, checking every
     /// tensor's shape.
     pub fn from_weights(
-        weights: &WeightFile<'_>,
+        weights: &SafetensorsFile,
         arch: &DlibArchitecture,
         device: &B::Device,
     ) -> Result<Self> {
-        let mean = weights.values("input.mean", &[3])?;
+        let mean = weights.f32_values("input.mean", &[3])?;
         let divisor = arch.input_divisor;
         let scale = vec![127.5 / divisor; 3];
         let shift: Vec<f32> = mean.iter().map(|m| (127.5 - m) / divisor).collect();
@@ -85,7 +85,7 @@ impl<B: Backend> DlibResNet<B> {
             blocks.push(DlibBlock::load(weights, i, c_in, config, device)?);
             c_in = config.channels;
         }
-        let fc_weight = weights.tensor("fc.weight", [c_in, arch.embedding_dim], device)?;
+        let fc_weight = weights.f32_tensor("fc.weight", [c_in, arch.embedding_dim], device)?;
         let fc = Linear {
             weight: Param::from_tensor(fc_weight),
             bias: None,
@@ -106,19 +106,19 @@ impl<B: Backend> DlibResNet<B> {
     /// Builds the network from the bytes of a converted safetensors file (architecture from
     /// its metadata); `path` only names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, device: &B::Device) -> Result<Self> {
-        let arch = DlibArchitecture::from_safetensors(bytes, path)?;
-        let weights = WeightFile::parse(bytes, path)?;
-        Self::from_weights(&weights, &arch, device)
+        Self::from_file(&SafetensorsFile::from_bytes(path, bytes.to_vec())?, device)
+    }
+
+    /// Builds the network from a converted weight file (architecture from its metadata).
+    pub fn from_file(weights: &SafetensorsFile, device: &B::Device) -> Result<Self> {
+        let arch = DlibArchitecture::from_file(weights)?;
+        Self::from_weights(weights, &arch, device)
     }
 
     /// Loads a safetensors file written by `scripts/reference/dlib_convert.py` (by default
     /// `weights/identity/dlib_resnet_v1.safetensors`, see `scripts/fetch_identity_weights.sh`).
     pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| IdError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_bytes(&bytes, path, device)
+        Self::from_file(&SafetensorsFile::open(path)?, device)
     }
 
     /// Checks that `dims` is `[N, 3, S, S]` with N ≥ 1 and S = `input_size`.

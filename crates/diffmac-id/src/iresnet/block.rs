@@ -5,10 +5,11 @@ use burn::nn::PRelu;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
-use crate::weights::{IResNetWeights, WeightFile};
+use crate::weights::IResNetWeights;
 
 /// The shortcut of a stage's first block: strided 1×1 convolution then BatchNorm
 /// (`downsample.0`, `downsample.1`).
@@ -43,7 +44,7 @@ pub struct IBasicBlock<B: Backend> {
 impl<B: Backend> IBasicBlock<B> {
     /// Loads block `prefix` (e.g. `layer2.0`) mapping `c_in` to `c_out` channels with `stride`.
     pub fn load(
-        weights: &WeightFile<'_>,
+        weights: &SafetensorsFile,
         prefix: &str,
         c_in: usize,
         c_out: usize,

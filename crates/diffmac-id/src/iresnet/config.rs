@@ -1,7 +1,8 @@
 //! Shape of an IResNet: depths and widths of its four stages, embedding size and input size.
 
+use diffmac_io::SafetensorsFile;
+
 use crate::error::Result;
-use crate::weights::WeightFile;
 
 /// The hyper-parameters of an insightface `arcface_torch` IResNet.
 ///
@@ -79,11 +80,11 @@ impl IResNetConfig {
     /// Reads the configuration off a state dict in insightface's key layout: the number of
     /// blocks per stage from the `layer{s}.{i}.bn1.weight` keys, widths from the convolution
     /// shapes, D from `features.weight` and the input size from `fc.weight`.
-    pub fn infer(weights: &WeightFile<'_>) -> Result<Self> {
+    pub fn infer(weights: &SafetensorsFile) -> Result<Self> {
         let shape = |name: &str| {
             weights
                 .shape(name)
-                .ok_or_else(|| weights.error(name, "missing"))
+                .ok_or_else(|| weights.tensor_error(name, "missing"))
         };
         let stem = shape("conv1.weight")?[0];
         let mut layers = [0; 4];
@@ -97,7 +98,7 @@ impl IResNetConfig {
             }
             if layers[s] == 0 {
                 let name = format!("layer{}.0.bn1.weight", s + 1);
-                return Err(weights.error(&name, "missing").into());
+                return Err(weights.tensor_error(&name, "missing").into());
             }
             widths[s] = shape(&format!("layer{}.0.conv1.weight", s + 1))?[0];
         }
@@ -107,7 +108,7 @@ impl IResNetConfig {
         let side = (cells as f64).sqrt().round() as usize;
         if side * side * widths[3] != fc[1] {
             return Err(weights
-                .error(
+                .tensor_error(
                     "fc.weight",
                     format!(
                         "{} inputs is not {} channels times a square feature map",

@@ -7,13 +7,14 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, PRelu};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use diffmac_io::SafetensorsFile;
 
 use super::block::IBasicBlock;
 use super::config::IResNetConfig;
 use crate::batch_norm::FrozenBatchNorm;
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
-use crate::weights::{IResNetWeights, WeightFile};
+use crate::weights::IResNetWeights;
 
 /// insightface's `arcface_torch` IResNet (`iresnet50`, `iresnet100`, ...), in evaluation mode.
 ///
@@ -44,7 +45,7 @@ impl<B: Backend> IResNet<B> {
     /// Builds the network from a parsed state dict with the given configuration, checking every
     /// tensor's shape.
     pub fn from_weights(
-        weights: &WeightFile<'_>,
+        weights: &SafetensorsFile,
         config: &IResNetConfig,
         device: &B::Device,
     ) -> Result<Self> {
@@ -78,27 +79,27 @@ impl<B: Backend> IResNet<B> {
         })
     }
 
-    /// Builds the network from safetensors bytes, reading the configuration off the keys
-    /// ([`IResNetConfig::infer`]); `path` only names the source in errors.
+    /// Builds the network from a weight file, reading the configuration off the keys
+    /// ([`IResNetConfig::infer`]).
+    pub fn from_file(weights: &SafetensorsFile, device: &B::Device) -> Result<Self> {
+        let config = IResNetConfig::infer(weights)?;
+        Self::from_weights(weights, &config, device)
+    }
+
+    /// [`IResNet::from_file`] on safetensors bytes; `path` only names the source in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, device: &B::Device) -> Result<Self> {
-        let weights = WeightFile::parse(bytes, path)?;
-        let config = IResNetConfig::infer(&weights)?;
-        Self::from_weights(&weights, &config, device)
+        Self::from_file(&SafetensorsFile::from_bytes(path, bytes.to_vec())?, device)
     }
 
     /// Loads a safetensors file written by `scripts/reference/iresnet_convert.py`.
     pub fn load(path: &Path, device: &B::Device) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| IdError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_bytes(&bytes, path, device)
+        Self::from_file(&SafetensorsFile::open(path)?, device)
     }
 
     /// Loads insightface's PyTorch weights (`backbone.pth` of `arcface_torch`, a state dict)
-    /// directly, without a conversion step; see [`crate::pth`].
+    /// directly, without a conversion step (`diffmac_io::read_pth`).
     pub fn load_pth(path: &Path, device: &B::Device) -> Result<Self> {
-        Self::from_bytes(&crate::pth::pth_to_safetensors(path)?, path, device)
+        Self::from_file(&diffmac_io::read_pth(path)?, device)
     }
 
     /// `[N, 3, S, S]` faces in [-1, 1] (S = `input_size`) → `[N, D]` embeddings.

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_degrade::tensor::images_to_tensor;
 use diffmac_face::faces::{align_face, find_faces};
-use diffmac_face::photo::load_photo;
 use diffmac_face::{FaceOptions, FaceSelection, Mtcnn};
 use diffmac_id::DlibResNet;
 use diffmac_id::dlib::{DLIB_CHIP_SIZE, ffhq_to_dlib_chip};
+use diffmac_io::images_to_tensor;
+use diffmac_io::load_image;
 use image::Rgb32FImage;
 use safetensors::SafeTensors;
 
@@ -99,7 +99,7 @@ pub fn ffhq_face(mtcnn: &Mtcnn<Flex>, photo: &Rgb32FImage, name: &str) -> Rgb32F
 
 /// A photo file as RGB in [0, 1].
 pub fn photo(path: &Path) -> Rgb32FImage {
-    load_photo(path, 64_000_000).expect("photo loads").rgb
+    load_image(path, 64_000_000).expect("photo loads").rgb
 }
 
 /// FFHQ-aligned faces → dlib chips `[N, 3, 150, 150]` in [-1, 1].

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::{DType, FloatDType, Int, Tensor};
-use diffmac_ldm::SafetensorsFile;
-
+use diffmac_io::SafetensorsFile;
 pub type B = burn::backend::Flex;
 
 /// Max relative error allowed (f32). The project's standard is 1e-4; every component measures

@@ -229,7 +229,7 @@ impl BundleConfig {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(CONFIG_FILE);
         let json = serde_json::to_string_pretty(self).expect("plain values serialise");
-        diffmac_degrade::io::write_atomically(&path, json.as_bytes(), true)?;
+        diffmac_io::write_atomically(&path, json.as_bytes(), true)?;
         Ok(())
     }
 

@@ -1,15 +1,17 @@
 //! Building bundles from real weights: the base from a Stable Diffusion 2.1-base download
 //! ([`convert_sd`]), then trained stages from `diffmac-train` checkpoints ([`merge_checkpoint`]).
 
+use diffmac_io::save_safetensors;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 use diffmac_id::IdentityEncoder;
-use diffmac_ldm::loader::save_safetensors;
+
+use diffmac_io::SafetensorsFile;
 use diffmac_ldm::{
-    AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SafetensorsFile, SdCheckpoint,
+    AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SdCheckpoint,
     UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder, load_module, sd2_empty_prompt_ids,
 };
 use diffmac_mib::{MibConfig, QcStats};

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
 use diffmac_id::{IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
+use diffmac_io::SafetensorsFile;
 use diffmac_ldm::{
-    AdaInControl, AutoencoderKL, SafetensorsFile, UNet2DConditionModel, UNetConfig, VaeConfig,
-    VarBuilder, load_module,
+    AdaInControl, AutoencoderKL, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
+    load_module,
 };
 use diffmac_mib::ManifoldBottleneck;
 use diffmac_sampler::NoiseSchedule;

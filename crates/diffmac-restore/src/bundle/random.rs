@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
 use diffmac_id::{IResNet, IdentityNetwork};
-use diffmac_ldm::loader::safetensors_bytes;
+use diffmac_io::SafetensorsFile;
 use diffmac_ldm::{
     AutoencoderKL, ControlConfig, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
 };
@@ -16,7 +16,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bundle::config::{BundleConfig, BundleParts};
 use crate::bundle::load::{ModelBundle, StageModels};
-use crate::bundle::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE, randomized};
+use diffmac_ldm::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE};
+
+use crate::bundle::tiny::randomized;
 use crate::error::Result;
 
 /// Stable Diffusion 2.1-base's UNet config (diffusers `config.json` values).
@@ -182,8 +184,11 @@ pub fn random_bundle<B: Backend>(
         images: 0,
     };
     let mib = diffmac_ldm::cast_module(mib_config.init::<B>(&qc_stats, device)?, dtype);
-    let bytes = safetensors_bytes(&identity.random_state_dict(&mut rng))?;
-    let encoder = IResNet::<B>::from_bytes(&bytes, "random.safetensors".as_ref(), device)?;
+    let weights = SafetensorsFile::from_tensors(
+        "random.safetensors".into(),
+        &identity.random_state_dict(&mut rng),
+    )?;
+    let encoder = IResNet::<B>::from_file(&weights, device)?;
     let context = Tensor::<B, 3>::random(
         [1, 77, unet_config.cross_attention_dim],
         Distribution::Normal(0.0, 1.0),

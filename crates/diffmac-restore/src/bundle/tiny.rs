@@ -8,7 +8,8 @@ use std::path::Path;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
-use diffmac_ldm::loader::{export, save_safetensors};
+use diffmac_io::save_safetensors;
+use diffmac_ldm::loader::export;
 use diffmac_ldm::{
     AutoencoderKL, ControlConfig, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
     save_module,
@@ -17,53 +18,12 @@ use diffmac_mib::{MibConfig, QcStats};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use diffmac_ldm::tiny::{TINY_IMAGE_SIZE, TINY_UNET, TINY_VAE};
+
 use crate::bundle::config::{BundleConfig, BundleParts};
 use crate::bundle::load::CONTEXT_KEY;
 use crate::bundle::random::IResNetShape;
 use crate::error::{RestoreError, Result};
-
-/// Side of the tiny bundle's faces.
-pub const TINY_IMAGE_SIZE: usize = 64;
-
-/// The tiny bundle's UNet config (diffusers `config.json`): 3 levels of 16, 32, 32 channels.
-pub const TINY_UNET: &str = r#"{
-  "_class_name": "UNet2DConditionModel",
-  "act_fn": "silu",
-  "attention_head_dim": [2, 4, 4],
-  "block_out_channels": [16, 32, 32],
-  "center_input_sample": false,
-  "cross_attention_dim": 24,
-  "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-  "downsample_padding": 1,
-  "flip_sin_to_cos": true,
-  "freq_shift": 0,
-  "in_channels": 4,
-  "layers_per_block": 1,
-  "mid_block_scale_factor": 1,
-  "norm_eps": 1e-05,
-  "norm_num_groups": 4,
-  "out_channels": 4,
-  "sample_size": 16,
-  "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-  "upcast_attention": false,
-  "use_linear_projection": true
-}"#;
-
-/// The tiny bundle's VAE config: 3 levels (down-sampling by 4).
-pub const TINY_VAE: &str = r#"{
-  "_class_name": "AutoencoderKL",
-  "act_fn": "silu",
-  "block_out_channels": [16, 32, 32],
-  "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
-  "in_channels": 3,
-  "latent_channels": 4,
-  "layers_per_block": 1,
-  "norm_num_groups": 8,
-  "out_channels": 3,
-  "sample_size": 64,
-  "scaling_factor": 0.18215,
-  "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
-}"#;
 
 /// Writes the tiny bundle into `dir` (created if needed; existing bundle files are replaced
 /// only with `overwrite`). Equal seeds give equal bundles on the same backend.

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, Flex};
-use diffmac_ldm::SafetensorsFile;
+
+use diffmac_io::SafetensorsFile;
 use diffmac_train::checkpoint::latest_checkpoint;
 use diffmac_train::{TrainConfig, TrainOptions, train};
 

@@ -5,8 +5,8 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// The RNG every degradation draws from.
-pub type DegradeRng = ChaCha8Rng;
+/// The generator of every per-item stream (ChaCha8: fast, portable, reproducible).
+pub type StreamRng = ChaCha8Rng;
 
 /// Mixes a run seed with a key (a file name, or an (epoch, index) pair as bytes) into the seed
 /// of an independent stream. Stable across platforms and releases: FNV-1a over the key, then
@@ -21,8 +21,8 @@ pub fn stream_seed(seed: u64, key: &[u8]) -> u64 {
 }
 
 /// The stream for `(seed, key)`.
-pub fn stream_rng(seed: u64, key: &[u8]) -> DegradeRng {
-    DegradeRng::seed_from_u64(stream_seed(seed, key))
+pub fn stream_rng(seed: u64, key: &[u8]) -> StreamRng {
+    StreamRng::seed_from_u64(stream_seed(seed, key))
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -1,15 +1,18 @@
 //! One diffusion stage of the DID pipeline: SD's UNet modulated by an AdaIN control, sampled
 //! with the spaced DDPM (Algorithm 1, lines 1–11 for Stage I and 13–31 for Stage II).
 //!
+//! It lives here, next to the UNet and the control it runs, because both the restorer and the
+//! trainer (which samples Stage I's output `X_D1` to train Stage II on) sample stages.
+//!
 //! The control's `γⁱ`, `βⁱ` depend only on the manifold, not on the timestep, so they are
 //! computed once per stage ([`AdaInControl::modulation`]) and reused at every step.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
-use diffmac_ldm::{AdaInControl, ControlModulation, UNet2DConditionModel};
 use diffmac_sampler::{BatchNoise, Condition, Denoiser, Init, Sampler, StepInfo};
 
-use crate::error::Result;
+use crate::control::{AdaInControl, ControlModulation};
+use crate::unet::UNet2DConditionModel;
 
 /// The ε-prediction of one stage: `ε_θ(z_t, c, t, control)`.
 pub struct StageDenoiser<'a, B: Backend> {
@@ -72,7 +75,7 @@ pub fn sample_stage<B: Backend>(
     init: Init<B, 4>,
     noise: impl Into<BatchNoise>,
     on_step: impl FnMut(&StepInfo<'_, B, 4>),
-) -> Result<Tensor<B, 4>> {
+) -> diffmac_sampler::Result<Tensor<B, 4>> {
     let mut denoiser = StageDenoiser::new(unet, control, control_input, context);
-    Ok(sampler.sample_with(&mut denoiser, init, noise.into(), on_step)?)
+    sampler.sample_with(&mut denoiser, init, noise.into(), on_step)
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::textured;
-use diffmac_degrade::{DegradeError, load_image};
+use diffmac_io::{IoError, load_image};
 use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
 
 const LIMIT: u64 = 1 << 24;
@@ -30,7 +30,7 @@ fn rgb8(width: u32, height: u32) -> DynamicImage {
 fn missing_file_is_an_io_error_naming_it() {
     let path = dir().path().join("absent.png");
     let err = load_image(&path, LIMIT).unwrap_err();
-    assert!(matches!(err, DegradeError::Io { .. }), "{err}");
+    assert!(matches!(err, IoError::Io { .. }), "{err}");
     assert!(err.to_string().contains("absent.png"));
 }
 
@@ -46,10 +46,7 @@ fn non_image_file_is_reported_as_such_whatever_its_extension() {
         };
         std::fs::write(&path, content).unwrap();
         let err = load_image(&path, LIMIT).unwrap_err();
-        assert!(
-            matches!(err, DegradeError::NotAnImage { .. }),
-            "{name}: {err}"
-        );
+        assert!(matches!(err, IoError::NotAnImage { .. }), "{name}: {err}");
         assert!(err.to_string().contains(name) && err.to_string().contains("not an image"));
     }
 }
@@ -66,10 +63,7 @@ fn truncated_images_are_decode_errors() {
             panic!("a truncated {ext} file must not load");
         };
         assert!(
-            matches!(
-                err,
-                DegradeError::Decode { .. } | DegradeError::Truncated { .. }
-            ),
+            matches!(err, IoError::Decode { .. } | IoError::Truncated { .. }),
             "{ext}: {err}"
         );
         assert!(err.to_string().contains(&format!("cut.{ext}")));
@@ -83,7 +77,7 @@ fn sixteen_bit_png_keeps_its_precision() {
     let img = ImageBuffer::<Rgb<u16>, _>::from_pixel(8, 8, Rgb([value, 0, u16::MAX]));
     let path = write_png(&d.path().join("deep.png"), DynamicImage::ImageRgb16(img));
     let loaded = load_image(&path, LIMIT).unwrap();
-    let px = loaded.image.get_pixel(3, 3);
+    let px = loaded.rgb.get_pixel(3, 3);
     assert!(
         (px[0] - f32::from(value) / 65535.0).abs() < 1e-6,
         "{}",
@@ -103,7 +97,7 @@ fn grayscale_is_expanded_to_rgb() {
     let img = ImageBuffer::from_fn(16, 16, |x, _| Luma([(x * 10) as u8]));
     let path = write_png(&d.path().join("grey.png"), DynamicImage::ImageLuma8(img));
     let loaded = load_image(&path, LIMIT).unwrap();
-    assert!(loaded.image.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+    assert!(loaded.rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
     assert!(loaded.notes.iter().any(|n| n.contains("grayscale")));
 }
 
@@ -113,7 +107,7 @@ fn alpha_is_kept_apart_from_the_colours() {
     let img = ImageBuffer::from_pixel(16, 16, Rgba([255u8, 0, 0, 10]));
     let path = write_png(&d.path().join("rgba.png"), DynamicImage::ImageRgba8(img));
     let loaded = load_image(&path, LIMIT).unwrap();
-    assert_eq!(*loaded.image.get_pixel(0, 0), Rgb([1.0, 0.0, 0.0]));
+    assert_eq!(*loaded.rgb.get_pixel(0, 0), Rgb([1.0, 0.0, 0.0]));
     let alpha = loaded.alpha.expect("alpha kept");
     assert_eq!(alpha.dimensions(), (16, 16));
     assert!((alpha.get_pixel(3, 3)[0] - 10.0 / 255.0).abs() < 1e-6);
@@ -132,8 +126,8 @@ fn cmyk_jpeg_is_converted_to_rgb() {
         .encode(&pixels, 32, 32, jpeg_encoder::ColorType::Cmyk)
         .unwrap();
     let loaded = load_image(&path, LIMIT).unwrap();
-    assert_eq!(loaded.image.dimensions(), (32, 32));
-    let px = loaded.image.get_pixel(16, 16);
+    assert_eq!(loaded.rgb.dimensions(), (32, 32));
+    let px = loaded.rgb.get_pixel(16, 16);
     assert!(
         px[0] < 0.2 && px[1] > 0.8 && px[2] > 0.8,
         "cyan expected, got {px:?}"
@@ -148,7 +142,7 @@ fn oversized_images_are_refused_before_decoding() {
     assert!(
         matches!(
             err,
-            DegradeError::TooLarge {
+            IoError::TooLarge {
                 width: 300,
                 height: 200,
                 max_pixels: 50_000,
@@ -167,7 +161,7 @@ fn files_too_big_for_the_pixel_limit_are_refused_unread() {
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(64 << 20).unwrap(); // sparse: 64 MiB that take no disk space
     let err = load_image(&path, 1000).unwrap_err();
-    assert!(matches!(err, DegradeError::FileTooLarge { .. }), "{err}");
+    assert!(matches!(err, IoError::FileTooLarge { .. }), "{err}");
     assert!(err.to_string().contains("huge.png"));
 }
 
@@ -185,5 +179,5 @@ fn exif_orientation_is_applied() {
         .encode(&pixels, 40, 20, jpeg_encoder::ColorType::Rgb)
         .unwrap();
     let loaded = load_image(&path, LIMIT).unwrap();
-    assert_eq!(loaded.image.dimensions(), (20, 40));
+    assert_eq!(loaded.rgb.dimensions(), (20, 40));
 }

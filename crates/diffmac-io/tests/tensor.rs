@@ -3,8 +3,9 @@
 mod common;
 
 use burn::backend::Flex;
+use diffmac_io::{images_to_tensor, tensor_to_images};
+
 use common::{max_abs_diff, textured};
-use diffmac_degrade::{images_to_tensor, tensor_to_images};
 
 #[test]
 fn images_become_nchw_in_minus_one_to_one_and_back() {

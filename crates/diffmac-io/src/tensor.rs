@@ -5,7 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use image::Rgb32FImage;
 
-use crate::error::{DegradeError, Result};
+use crate::error::{IoError, Result};
 
 /// Stacks same-sized images into a `[N, 3, H, W]` tensor with values in [-1, 1].
 pub fn images_to_tensor<B: Backend>(
@@ -14,13 +14,13 @@ pub fn images_to_tensor<B: Backend>(
 ) -> Result<Tensor<B, 4>> {
     let first = images
         .first()
-        .ok_or_else(|| DegradeError::Shape("empty image batch".into()))?;
+        .ok_or_else(|| IoError::Shape("empty image batch".into()))?;
     let (width, height) = first.dimensions();
     let plane = (width * height) as usize;
     let mut values = Vec::with_capacity(images.len() * 3 * plane);
     for (i, image) in images.iter().enumerate() {
         if image.dimensions() != (width, height) {
-            return Err(DegradeError::Shape(format!(
+            return Err(IoError::Shape(format!(
                 "image {i} is {}x{}, the batch is {width}x{height}",
                 image.width(),
                 image.height()
@@ -45,13 +45,13 @@ pub fn images_to_tensor<B: Backend>(
 pub fn tensor_to_images<B: Backend>(tensor: Tensor<B, 4>) -> Result<Vec<Rgb32FImage>> {
     let [n, c, h, w] = tensor.dims();
     if c != 3 {
-        return Err(DegradeError::Shape(format!("expected 3 channels, got {c}")));
+        return Err(IoError::Shape(format!("expected 3 channels, got {c}")));
     }
     let values = tensor
         .into_data()
         .convert::<f32>()
         .into_vec::<f32>()
-        .map_err(|e| DegradeError::Shape(format!("cannot read tensor values: {e:?}")))?;
+        .map_err(|e| IoError::Shape(format!("cannot read tensor values: {e:?}")))?;
     let plane = h * w;
     let images = values
         .chunks_exact(3 * plane)

@@ -1,9 +1,7 @@
 //! Loading images the way a batch tool must: limits checked before decoding, EXIF orientation
 //! applied, every colour type (8/16-bit, grey, alpha, CMYK JPEG) turned into RGB f32 in [0, 1],
-//! and what was changed reported rather than hidden. Writing is atomic: a temporary file in
-//! the target folder renamed into place, so a crash never leaves a half-written file.
+//! and what was changed reported rather than hidden.
 
-use std::io::Write;
 use std::path::Path;
 
 use image::{
@@ -11,7 +9,7 @@ use image::{
     Rgb32FImage,
 };
 
-use crate::error::{DegradeError, Result};
+use crate::error::{IoError, Result};
 
 /// Default pixel limit: 64 megapixels (an 8000×8000 photo), well above any face crop.
 pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
@@ -23,7 +21,7 @@ pub type Alpha32FImage = ImageBuffer<Luma<f32>, Vec<f32>>;
 #[derive(Clone, Debug)]
 pub struct LoadedImage {
     /// RGB, f32 in [0, 1], orientation applied.
-    pub image: Rgb32FImage,
+    pub rgb: Rgb32FImage,
     /// Opacity in [0, 1], same size and orientation, when the file has an alpha channel.
     /// The colours are not premultiplied; consumers that have no use for alpha ignore it.
     pub alpha: Option<Alpha32FImage>,
@@ -33,14 +31,21 @@ pub struct LoadedImage {
     pub notes: Vec<String>,
 }
 
+impl LoadedImage {
+    /// Whether the file stored more than 8 bits per channel.
+    pub fn is_high_bit_depth(&self) -> bool {
+        self.source_color.bytes_per_pixel() / self.source_color.channel_count() > 1
+    }
+}
+
 /// Reads and decodes `path`, refusing images with more than `max_pixels` pixels before any
 /// pixel memory is allocated.
 pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
-    let io_err = |source| DegradeError::Io {
+    let io_err = |source| IoError::Io {
         path: path.to_owned(),
         source,
     };
-    let decode_err = |source| DegradeError::Decode {
+    let decode_err = |source| IoError::Decode {
         path: path.to_owned(),
         source,
     };
@@ -49,7 +54,7 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     let max_bytes = max_pixels.saturating_mul(16).saturating_add(1 << 20);
     let bytes_on_disk = std::fs::metadata(path).map_err(io_err)?.len();
     if bytes_on_disk > max_bytes {
-        return Err(DegradeError::FileTooLarge {
+        return Err(IoError::FileTooLarge {
             path: path.to_owned(),
             bytes: bytes_on_disk,
             max_bytes,
@@ -57,11 +62,11 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     }
     let bytes = std::fs::read(path).map_err(io_err)?;
     // Trust the content, not the extension: a text file named `.png` is not an image.
-    let format = image::guess_format(&bytes).map_err(|_| DegradeError::NotAnImage {
+    let format = image::guess_format(&bytes).map_err(|_| IoError::NotAnImage {
         path: path.to_owned(),
     })?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
-        return Err(DegradeError::Truncated {
+        return Err(IoError::Truncated {
             path: path.to_owned(),
         });
     }
@@ -69,7 +74,7 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(DegradeError::TooLarge {
+        return Err(IoError::TooLarge {
             path: path.to_owned(),
             width,
             height,
@@ -104,7 +109,7 @@ pub fn load_image(path: &Path, max_pixels: u64) -> Result<LoadedImage> {
         ));
     }
     Ok(LoadedImage {
-        image: decoded.to_rgb32f(),
+        rgb: decoded.to_rgb32f(),
         alpha,
         source_color,
         notes,
@@ -120,41 +125,4 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         .rposition(|w| w == [0xFF, 0xDA])
         .unwrap_or(0);
     bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
-}
-
-/// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
-pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let io_err = |source| DegradeError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if !overwrite && path.exists() {
-        return Err(DegradeError::OutputExists {
-            path: path.to_owned(),
-        });
-    }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".diffmac-").suffix(".tmp");
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(io_err)?;
-    tmp.write_all(bytes).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    if overwrite {
-        tmp.persist(path).map_err(|e| io_err(e.error))?;
-    } else {
-        // persist_noclobber fails instead of replacing a file that appeared meanwhile.
-        tmp.persist_noclobber(path)
-            .map_err(|e| match e.error.kind() {
-                std::io::ErrorKind::AlreadyExists => DegradeError::OutputExists {
-                    path: path.to_owned(),
-                },
-                _ => io_err(e.error),
-            })?;
-    }
-    Ok(())
 }
