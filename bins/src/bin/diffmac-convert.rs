@@ -11,9 +11,12 @@ use burn::tensor::FloatDType;
 use clap::{Parser, Subcommand};
 use diffmac::backend::{DefaultBackend, default_device};
 use diffmac::restore::ModelBundle;
-use diffmac::restore::bundle::convert::{ConvertOptions, convert_sd, merge_checkpoint};
+use diffmac::restore::bundle::convert::{
+    ConvertOptions, convert_sd, load_sd_vae, merge_checkpoint,
+};
 use diffmac::restore::bundle::load::IDENTITY_KINDS;
 use diffmac::restore::bundle::{BundleConfig, Stage2Variant, write_tiny_bundle};
+use diffmac::train::qc_stats_from_folder;
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
 
 type B = DefaultBackend;
@@ -125,10 +128,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                     IDENTITY_KINDS.join(", ")
                 );
             }
+            let qc_stats = match qc_images {
+                Some(dir) => Some(qc_stats_from_folder(
+                    &load_sd_vae::<B>(&sd, &device)?,
+                    &dir,
+                    &device,
+                )?),
+                None => None,
+            };
             let options = ConvertOptions {
                 identity: identity.map(|p| (identity_kind, p)),
-                qc_stats: None,
-                qc_images,
+                qc_stats,
                 overwrite,
             };
             let config = convert_sd::<B>(&sd, &output, &options, &device)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong while building or running the bottleneck.
 #[derive(Debug, thiserror::Error)]
 pub enum MibError {
-    /// An image of the statistics folder could not be listed, read or decoded.
+    /// A statistics file could not be written.
     #[error(transparent)]
     File(#[from] diffmac_io::IoError),
     /// A statistics file could not be read or written.

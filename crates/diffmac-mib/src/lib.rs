@@ -14,7 +14,8 @@
 //! L = L_ldm + λ_info L_info + λ_rec L_rec    eq. 13           stage2_loss
 //! ```
 //!
-//! `μ_QC`, `σ_QC` come from [`stats::qc_stats_from_folder`] and are stored as JSON
+//! `μ_QC`, `σ_QC` are accumulated by [`QcStatsAccumulator`] (the trainer decides over which
+//! images: `diffmac_train::qc_stats`) and are stored as JSON
 //! ([`QcStats::save`]) and inside the module (as frozen parameters). The identity enters as a
 //! plain embedding tensor `[N, D]` (or `[1, D]` for one reference face), so this crate does
 //! not depend on the identity network. The injection variants of the paper's ablations are
@@ -36,4 +37,4 @@ pub use error::{MibError, Result};
 pub use filter::InformationFilter;
 pub use identity::IdentityModulation;
 pub use loss::{Stage2Loss, info_loss, kl_elements, rec_loss, stage2_loss};
-pub use stats::{QC_STATS_FILE, QcStats, QcStatsAccumulator, qc_stats_from_folder, qc_stats_with};
+pub use stats::{QC_STATS_FILE, QcStats, QcStatsAccumulator};

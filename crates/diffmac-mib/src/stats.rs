@@ -1,15 +1,13 @@
 //! The per-channel mean `μ_QC` and standard deviation `σ_QC` of the QC manifold over a
-//! dataset (Algorithm 1, "Require: pre-calculated mean μ_QC and std. σ_QC"), and their JSON
-//! file.
+//! dataset (Algorithm 1, "Require: pre-calculated mean μ_QC and std. σ_QC"), their running
+//! sums and their JSON file. Which images they are computed from is the trainer's business
+//! (`diffmac_train::qc_stats`): this module only accumulates the QC outputs it is handed.
 
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Device, Tensor};
-use diffmac_io::collect_inputs;
-use diffmac_io::images_to_tensor;
-use diffmac_io::{DEFAULT_MAX_PIXELS, load_image, write_atomically};
-use diffmac_ldm::AutoencoderKL;
+use burn::tensor::{DType, Tensor};
+use diffmac_io::write_atomically;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MibError, Result};
@@ -78,7 +76,7 @@ impl QcStats {
     /// Writes the statistics as pretty JSON, atomically (replacing an existing file).
     ///
     /// # Errors
-    /// [`MibError::Image`] wrapping the file error, naming the file.
+    /// [`MibError::File`] wrapping the file error, naming the file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("plain data serialises");
         text.push('\n');
@@ -157,39 +155,4 @@ impl QcStatsAccumulator {
             images: self.images,
         })
     }
-}
-
-/// Statistics of `encode(image)` over the images of `folder` (not recursive, sorted by name),
-/// each loaded with [`load_image`] and turned into a `[1, 3, H, W]` tensor in [-1, 1] by
-/// [`images_to_tensor`]. Images may differ in size.
-///
-/// # Errors
-/// The first image that cannot be listed, read or decoded (naming the file), or an empty folder.
-pub fn qc_stats_with<B: Backend>(
-    folder: impl AsRef<Path>,
-    device: &Device<B>,
-    mut encode: impl FnMut(Tensor<B, 4>) -> Tensor<B, 4>,
-) -> Result<QcStats> {
-    let inputs = collect_inputs(folder.as_ref())?;
-    let mut acc = QcStatsAccumulator::default();
-    for path in &inputs.images {
-        let loaded = load_image(path, DEFAULT_MAX_PIXELS)?;
-        let x = images_to_tensor::<B>(std::slice::from_ref(&loaded.rgb), device)?;
-        acc.add(encode(x))?;
-    }
-    acc.finish()
-}
-
-/// `μ_QC`, `σ_QC` of the VAE's QC output ([`AutoencoderKL::moments`]) over the images of
-/// `folder`; see [`qc_stats_with`]. Save them with [`QcStats::save`] as [`QC_STATS_FILE`]
-/// next to the bottleneck's weights.
-///
-/// # Errors
-/// As [`qc_stats_with`].
-pub fn qc_stats_from_folder<B: Backend>(
-    vae: &AutoencoderKL<B>,
-    folder: impl AsRef<Path>,
-    device: &Device<B>,
-) -> Result<QcStats> {
-    qc_stats_with(folder, device, |x| vae.moments(x))
 }

@@ -1,97 +1,71 @@
-//! `μ_QC`, `σ_QC` over a folder of images, and their JSON file.
+//! The running sums behind `μ_QC`, `σ_QC`, and their JSON file.
 
-use std::path::{Path, PathBuf};
-
-use burn::tensor::{FloatDType, Tensor};
-use diffmac_ldm::AutoencoderKL;
-use diffmac_mib::{
-    MibConfig, MibError, QC_STATS_FILE, QcStats, qc_stats_from_folder, qc_stats_with,
-};
+use burn::tensor::{Tensor, TensorData};
+use diffmac_mib::{MibError, QC_STATS_FILE, QcStats, QcStatsAccumulator};
 
 type B = burn::backend::Flex;
 
-fn dev() -> burn::tensor::Device<B> {
-    Default::default()
-}
-
-fn solid(dir: &Path, name: &str, size: u32, rgb: [u8; 3]) {
-    image::RgbImage::from_pixel(size, size, image::Rgb(rgb))
-        .save(dir.join(name))
-        .expect("write png");
-}
-
-/// Two solid images (4×4 and 2×2, different sizes on purpose) and a non-image file.
-fn folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    solid(dir.path(), "a.png", 4, [255, 0, 0]);
-    solid(dir.path(), "b.png", 2, [0, 255, 0]);
-    std::fs::write(dir.path().join("notes.txt"), "not an image").expect("write");
-    dir
-}
-
-/// A stand-in encoder with a known output: `[x, −x, x₀, x₁]` (8 channels).
-fn stand_in(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    Tensor::cat(vec![x.clone(), x.clone().neg(), x.narrow(1, 0, 2)], 1)
+/// `[n, c, h, w]` with channel `ch` of item `i` filled with `f(i, ch)`.
+fn batch(n: usize, c: usize, side: usize, f: impl Fn(usize, usize) -> f32) -> Tensor<B, 4> {
+    let plane = side * side;
+    let values: Vec<f32> = (0..n * c * plane)
+        .map(|k| f(k / (c * plane), (k / plane) % c))
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [n, c, side, side]),
+        &Default::default(),
+    )
 }
 
 #[test]
-fn statistics_are_exact_per_channel() {
-    let dir = folder();
-    let s = qc_stats_with(dir.path(), &dev(), stand_in).expect("stats");
-    assert_eq!((s.channels(), s.count, s.images), (8, 20, 2));
-    // Channel 0 (red): 16 values of 1 and 4 of −1 → mean 0.6, std 0.8.
-    let expect = [
-        (0.6, 0.8),
-        (-0.6, 0.8),
-        (-1.0, 0.0),
-        (-0.6, 0.8),
-        (0.6, 0.8),
-        (1.0, 0.0),
-        (0.6, 0.8),
-        (-0.6, 0.8),
-    ];
-    for (ch, (m, sd)) in expect.iter().enumerate() {
-        assert!((s.mean[ch] - m).abs() < 1e-6, "mean {ch}: {}", s.mean[ch]);
-        assert!((s.std[ch] - sd).abs() < 1e-6, "std {ch}: {}", s.std[ch]);
-    }
+fn sums_give_exact_population_statistics_across_batches() {
+    let mut acc = QcStatsAccumulator::default();
+    // Channel 0: items worth 1, 3 and 5 (mean 3, population std √(8/3)); channel 1 constant 2.
+    acc.add(batch(
+        2,
+        2,
+        2,
+        |i, ch| if ch == 0 { [1.0, 3.0][i] } else { 2.0 },
+    ))
+    .unwrap();
+    acc.add(batch(1, 2, 2, |_, ch| if ch == 0 { 5.0 } else { 2.0 }))
+        .unwrap();
+    let s = acc.finish().unwrap();
+    assert_eq!((s.channels(), s.count, s.images), (2, 12, 3));
+    assert!((s.mean[0] - 3.0).abs() < 1e-9 && (s.mean[1] - 2.0).abs() < 1e-9);
+    assert!(
+        (s.std[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-6,
+        "{}",
+        s.std[0]
+    );
+    assert!(s.std[1].abs() < 1e-6);
+    assert!(matches!(
+        acc.add(batch(1, 3, 2, |_, _| 0.0)),
+        Err(MibError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        QcStatsAccumulator::default().finish(),
+        Err(MibError::Invalid(_))
+    ));
 }
 
 #[test]
 fn json_round_trip_and_errors() {
-    let dir = folder();
-    let s = qc_stats_with(dir.path(), &dev(), stand_in).expect("stats");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = QcStats {
+        mean: vec![0.5, -0.25],
+        std: vec![1.5, 0.75],
+        count: 40,
+        images: 2,
+    };
     let path = dir.path().join(QC_STATS_FILE);
     s.save(&path).expect("save");
     assert_eq!(QcStats::load(&path).expect("load"), s);
     s.save(&path).expect("overwrite");
-
-    let empty = tempfile::tempdir().expect("tempdir");
-    assert!(matches!(
-        qc_stats_with(empty.path(), &dev(), stand_in),
-        Err(MibError::Invalid(_))
-    ));
-    std::fs::write(empty.path().join("broken.png"), "nope").expect("write");
-    let err = qc_stats_with(empty.path(), &dev(), stand_in).expect_err("not an image");
-    assert!(err.to_string().contains("broken.png"), "{err}");
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"mean": [0.0]}"#).expect("write");
     let err = QcStats::load(&bad).expect_err("incomplete");
     assert!(matches!(err, MibError::Json { .. }) && err.to_string().contains("bad.json"));
-}
-
-/// With the real VAE code (tiny random-weight fixture), the statistics feed a bottleneck.
-#[test]
-fn statistics_of_the_vae_fixture_build_a_bottleneck() {
-    let vae_dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../diffmac-ldm/tests/fixtures/vae");
-    let vae = AutoencoderKL::<B>::from_dir(vae_dir, &dev(), FloatDType::F32).expect("vae");
-    let dir = tempfile::tempdir().expect("tempdir");
-    solid(dir.path(), "a.png", 16, [200, 30, 90]);
-    solid(dir.path(), "b.png", 16, [10, 220, 140]);
-    let s = qc_stats_from_folder(&vae, dir.path(), &dev()).expect("stats");
-    // 3 levels: a factor of 4, so 16×16 images give 4×4 moments.
-    assert_eq!((s.channels(), s.count, s.images), (8, 32, 2));
-    assert!(s.std.iter().all(|v| v.is_finite() && *v > 0.0));
-    let mib = MibConfig::default().init::<B>(&s, &dev()).expect("init");
-    assert_eq!(mib.channels(), 8);
+    assert!(s.check(2).is_ok());
+    assert!(matches!(s.check(3), Err(MibError::Invalid(_))));
 }

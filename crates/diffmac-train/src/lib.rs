@@ -5,6 +5,7 @@
 //! - [`models`]: the frozen VAE, the UNet, the "" context and `F_ID`.
 //! - [`step`]: the Stage I loss (lines 4–9) and the Stage II loss (lines 16–29, eq. 13).
 //! - [`x_d1`]: the Stage I result `X_D1` for Stage II, cached or on the fly.
+//! - [`qc_stats`]: `μ_QC`, `σ_QC` of the QC manifold over training faces or a folder.
 //! - [`optimizer`]: AdamW with PyTorch's rule, state keyed by module path; [`ema`]: optional
 //!   moving average of the trained weights.
 //! - [`checkpoint`]: the checkpoint folder (a contract with the restorer), `latest`, resume.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod metrics;
 pub mod models;
 pub mod optimizer;
+pub mod qc_stats;
 pub mod step;
 pub mod trainable;
 pub mod validation;
@@ -36,4 +38,5 @@ pub mod trainer;
 
 pub use burn::backend::Autodiff;
 pub use config::{Preset, Stage, TrainConfig};
+pub use qc_stats::{qc_stats_from_folder, qc_stats_with};
 pub use trainer::{Event, TrainOptions, TrainSummary, train};

@@ -12,7 +12,7 @@ use burn::tensor::{FloatDType, Tensor};
 
 use diffmac_io::{images_to_tensor, stream_seed, tensor_to_images};
 use diffmac_ldm::{AdaInControl, ControlConfig, ControlModulation, load_module_file};
-use diffmac_mib::{Injection, InjectionKind, QcStats, QcStatsAccumulator};
+use diffmac_mib::{Injection, InjectionKind, QcStats};
 use diffmac_sampler::{NoiseRng, NoiseSchedule};
 
 use crate::checkpoint::{
@@ -291,7 +291,7 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
                 count: 0,
                 images: 0,
             },
-            None => qc_stats(
+            None => crate::qc_stats::qc_stats_for_run(
                 &config,
                 &dataset,
                 &vae,
@@ -643,33 +643,6 @@ fn micro_batch_loss<AB: AutodiffBackend>(
             stage2_loss_step(model, &cx, hq, x, rng)
         }
     }
-}
-
-/// `μ_QC`, `σ_QC` from the config's file or from the first training images (written to
-/// `RUN_DIR/qc_stats.json`).
-fn qc_stats<B: Backend>(
-    config: &TrainConfig,
-    dataset: &Dataset,
-    vae: &diffmac_ldm::AutoencoderKL<B>,
-    run_dir: Option<&Path>,
-    device: &B::Device,
-    dtype: FloatDType,
-) -> Result<QcStats> {
-    if let Some(path) = &config.stage2.qc_stats {
-        return Ok(QcStats::load(path)?);
-    }
-    let mut acc = QcStatsAccumulator::default();
-    let n = config.stage2.qc_stats_images.clamp(1, dataset.len());
-    for i in 0..n {
-        let s = dataset.sample(0, i, Geometry::Fixed)?;
-        let x = images_to_tensor::<B>(std::slice::from_ref(&s.hq), device)?.cast(dtype);
-        acc.add(vae.moments(x))?;
-    }
-    let stats = acc.finish()?;
-    if let Some(run_dir) = run_dir {
-        stats.save(run_dir.join(diffmac_mib::QC_STATS_FILE))?;
-    }
-    Ok(stats)
 }
 
 /// Writes the validation sheet of the current model.

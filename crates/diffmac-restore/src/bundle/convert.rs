@@ -28,12 +28,10 @@ pub struct ConvertOptions {
     /// Identity encoder kind (`arcface_iresnet`, `dlib_resnet_v1` or `auto`) and weights,
     /// copied into the bundle.
     pub identity: Option<(String, PathBuf)>,
-    /// `μ_QC`, `σ_QC`; without them the bundle holds (0, 1) placeholders, which a merged
-    /// Stage II checkpoint replaces (its bottleneck carries the statistics it trained with).
+    /// `μ_QC`, `σ_QC` (e.g. `diffmac_train::qc_stats_from_folder` on [`load_sd_vae`]'s VAE);
+    /// without them the bundle holds (0, 1) placeholders, which a merged Stage II checkpoint
+    /// replaces (its bottleneck carries the statistics it trained with).
     pub qc_stats: Option<QcStats>,
-    /// A folder of HQ faces to compute `μ_QC`, `σ_QC` from with the bundle's VAE (Algorithm 1
-    /// line 17), when `qc_stats` is not given.
-    pub qc_images: Option<PathBuf>,
     /// Replace an existing bundle in the output folder.
     pub overwrite: bool,
 }
@@ -60,6 +58,73 @@ fn tensors_of(file: &SafetensorsFile) -> Result<BTreeMap<String, TensorData>> {
         .collect()
 }
 
+/// The configs and weight files of SD 2.1-base, from a diffusers folder or a single file.
+struct SdSource {
+    /// UNet, VAE and text-encoder `config.json`s.
+    configs: [serde_json::Value; 3],
+    /// UNet, VAE and text-encoder weights, in diffusers layout.
+    files: [SafetensorsFile; 3],
+}
+
+impl SdSource {
+    fn open(sd: &Path) -> Result<Self> {
+        if sd.is_dir() {
+            let part = |c: &str, f: &str| -> Result<(serde_json::Value, SafetensorsFile)> {
+                Ok((
+                    read_json(&sd.join(c).join("config.json"))?,
+                    SafetensorsFile::open(sd.join(c).join(f))?,
+                ))
+            };
+            let (u, uf) = part("unet", "diffusion_pytorch_model.safetensors")?;
+            let (v, vf) = part("vae", "diffusion_pytorch_model.safetensors")?;
+            let (t, tf) = part("text_encoder", "model.safetensors")?;
+            return Ok(Self {
+                configs: [u, v, t],
+                files: [uf, vf, tf],
+            });
+        }
+        let checkpoint = SdCheckpoint::open(sd)?;
+        let u: serde_json::Value = serde_json::from_str(SD21_UNET).expect("valid JSON");
+        let v: serde_json::Value = serde_json::from_str(SD21_VAE).expect("valid JSON");
+        let t: serde_json::Value = serde_json::from_str(SD21_TEXT).expect("valid JSON");
+        let uf = checkpoint.unet(&UNetConfig::from_json(SD21_UNET)?)?;
+        let vf =
+            checkpoint.vae(&serde_json::from_value::<VaeConfig>(v.clone()).expect("SD VAE"))?;
+        let tf = checkpoint.text_encoder(
+            &serde_json::from_value::<ClipTextConfig>(t.clone()).expect("SD text config"),
+        )?;
+        Ok(Self {
+            configs: [u, v, t],
+            files: [uf, vf, tf],
+        })
+    }
+}
+
+/// The VAE of SD 2.1-base at `sd` (a diffusers folder or a single-file checkpoint), in f32:
+/// for computing `μ_QC`, `σ_QC` before [`convert_sd`].
+///
+/// # Errors
+/// Any loading error of the source, naming file and key.
+pub fn load_sd_vae<B: Backend>(sd: &Path, device: &Device<B>) -> Result<AutoencoderKL<B>> {
+    let (config, vae_file) = if sd.is_dir() {
+        let json = read_json(&sd.join("vae/config.json"))?;
+        let config: VaeConfig = serde_json::from_value(json).map_err(|e| RestoreError::Bundle {
+            path: sd.join("vae/config.json"),
+            message: format!("vae config: {e}"),
+        })?;
+        let file = SafetensorsFile::open(sd.join("vae/diffusion_pytorch_model.safetensors"))?;
+        (config, file)
+    } else {
+        let config: VaeConfig = serde_json::from_str(SD21_VAE).expect("the SD 2.1 VAE config");
+        let file = SdCheckpoint::open(sd)?.vae(&config)?;
+        (config, file)
+    };
+    let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F32);
+    let vae = AutoencoderKL::load(&config, &vb)?;
+    vb.finish()?;
+    Ok(vae)
+}
+
 /// Builds the base of a bundle in `output` from SD 2.1-base at `sd`: a diffusers folder
 /// (`unet/`, `vae/`, `text_encoder/`) or a single-file checkpoint
 /// (`v2-1_512-ema-pruned.safetensors`). Every component is loaded and checked; the UNet and
@@ -81,30 +146,9 @@ pub fn convert_sd<B: Backend>(
             message: "a bundle already exists here (use --overwrite to replace it)".into(),
         });
     }
-    let (unet_json, vae_json, text_json, unet_file, vae_file, text_file) = if sd.is_dir() {
-        let part = |c: &str, f: &str| -> Result<(serde_json::Value, SafetensorsFile)> {
-            Ok((
-                read_json(&sd.join(c).join("config.json"))?,
-                SafetensorsFile::open(sd.join(c).join(f))?,
-            ))
-        };
-        let (u, uf) = part("unet", "diffusion_pytorch_model.safetensors")?;
-        let (v, vf) = part("vae", "diffusion_pytorch_model.safetensors")?;
-        let (t, tf) = part("text_encoder", "model.safetensors")?;
-        (u, v, t, uf, vf, tf)
-    } else {
-        let checkpoint = SdCheckpoint::open(sd)?;
-        let u: serde_json::Value = serde_json::from_str(SD21_UNET).expect("valid JSON");
-        let v: serde_json::Value = serde_json::from_str(SD21_VAE).expect("valid JSON");
-        let t: serde_json::Value = serde_json::from_str(SD21_TEXT).expect("valid JSON");
-        let uf = checkpoint.unet(&UNetConfig::from_json(SD21_UNET)?)?;
-        let vf =
-            checkpoint.vae(&serde_json::from_value::<VaeConfig>(v.clone()).expect("SD VAE"))?;
-        let tf = checkpoint.text_encoder(
-            &serde_json::from_value::<ClipTextConfig>(t.clone()).expect("SD text config"),
-        )?;
-        (u, v, t, uf, vf, tf)
-    };
+    let source = SdSource::open(sd)?;
+    let [unet_json, vae_json, text_json] = source.configs;
+    let [unet_file, vae_file, text_file] = source.files;
     let parse = |what: &str, e: serde_json::Error| RestoreError::Bundle {
         path: sd.to_path_buf(),
         message: format!("{what} config: {e}"),
@@ -125,13 +169,8 @@ pub fn convert_sd<B: Backend>(
     let control_config = ControlConfig::for_unet(&unet);
     drop(unet);
     let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F32);
-    let vae = AutoencoderKL::load(&vae_config, &vb)?;
+    drop(AutoencoderKL::load(&vae_config, &vb)?);
     vb.finish()?;
-    let computed_stats = match (&options.qc_stats, &options.qc_images) {
-        (None, Some(folder)) => Some(diffmac_mib::qc_stats_from_folder(&vae, folder, device)?),
-        _ => None,
-    };
-    drop(vae);
 
     let vb = VarBuilder::<B>::from_file(text_file, device, FloatDType::F32);
     let text = ClipTextModel::load(&text_config, &vb)?;
@@ -188,16 +227,12 @@ pub fn convert_sd<B: Backend>(
         identity_dim: identity.as_ref().map_or(512, |(_, d)| *d),
         ..MibConfig::default()
     };
-    let qc_stats = options
-        .qc_stats
-        .clone()
-        .or(computed_stats)
-        .unwrap_or(QcStats {
-            mean: vec![0.0; 2 * vae_config.latent_channels],
-            std: vec![1.0; 2 * vae_config.latent_channels],
-            count: 0,
-            images: 0,
-        });
+    let qc_stats = options.qc_stats.clone().unwrap_or(QcStats {
+        mean: vec![0.0; 2 * vae_config.latent_channels],
+        std: vec![1.0; 2 * vae_config.latent_channels],
+        count: 0,
+        images: 0,
+    });
     let mib = mib_config.init::<B>(&qc_stats, device)?;
     diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
 
