@@ -21,6 +21,9 @@ pub enum DegradeError {
         /// The parser's description of the problem.
         source: serde_json::Error,
     },
+    /// The JPEG stage could not encode the image (empty, or sides over 65,535 pixels).
+    #[error("JPEG stage: {0}")]
+    Jpeg(String),
     /// Encoding or decoding an in-memory image (the JPEG round trip, a PNG being written) failed.
     #[error("image codec error: {0}")]
     Codec(#[from] image::ImageError),
@@ -32,7 +35,7 @@ impl DegradeError {
         match self {
             Self::File(e) => e.path(),
             Self::ConfigFile { path, .. } => Some(path),
-            Self::InvalidConfig(_) | Self::Codec(_) => None,
+            Self::InvalidConfig(_) | Self::Jpeg(_) | Self::Codec(_) => None,
         }
     }
 }

@@ -42,4 +42,4 @@ pub use config::{
 };
 pub use error::{DegradeError, Result};
 pub use params::{BlurParams, DegradationParams, DownsampleParams};
-pub use pipeline::{degrade, degrade_random, degrade_rgb8};
+pub use pipeline::{degrade, degrade_random, degrade_rgb8, quantize_8bit};

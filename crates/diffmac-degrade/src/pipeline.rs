@@ -13,7 +13,9 @@ use crate::params::DegradationParams;
 use crate::resize::resize;
 
 /// Applies the stages of `params` that are on, in eq. 14's order, and returns an image of the
-/// input's size. `rng` supplies the noise; it is not touched when noise is off.
+/// input's size, re-quantised to 8 bits ([`quantize_8bit`]) as GFPGAN's FFHQ dataset rounds
+/// its LQ after the last resize: the LQ a model trains on is always an 8-bit image, as the
+/// photos it will restore are. `rng` supplies the noise; it is not touched when noise is off.
 pub fn degrade<R: Rng + ?Sized>(
     hq: &Rgb32FImage,
     params: &DegradationParams,
@@ -38,7 +40,17 @@ pub fn degrade<R: Rng + ?Sized>(
     if let Some(down) = &params.downsample {
         image = resize(&image, width, height, down.interpolation);
     }
+    quantize_8bit(&mut image);
     Ok(image)
+}
+
+/// Clamps to [0, 1] and rounds to the nearest of the 256 8-bit levels, ties to even:
+/// `torch.clamp((img * 255).round(), 0, 255) / 255` of GFPGAN's
+/// `FFHQDegradationDataset.__getitem__`.
+pub fn quantize_8bit(image: &mut Rgb32FImage) {
+    for v in image.iter_mut() {
+        *v = (v.clamp(0.0, 1.0) * 255.0).round_ties_even() / 255.0;
+    }
 }
 
 /// Draws parameters from `config` and applies them; returns the image and what was drawn.

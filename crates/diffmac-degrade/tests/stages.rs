@@ -8,7 +8,9 @@ use diffmac_degrade::fft_blur::blur_fft;
 use diffmac_degrade::jpeg::jpeg_round_trip;
 use diffmac_degrade::kernel::Kernel2d;
 use diffmac_degrade::noise::add_gaussian_noise;
-use diffmac_degrade::{BlurParams, DegradationParams, DownsampleParams, Interpolation, degrade};
+use diffmac_degrade::{
+    BlurParams, DegradationParams, DownsampleParams, Interpolation, degrade, quantize_8bit,
+};
 use diffmac_io::stream_rng;
 use image::{Rgb, Rgb32FImage};
 
@@ -237,15 +239,49 @@ fn jpeg_output_decodes_differs_and_gets_worse_with_lower_quality() {
 }
 
 #[test]
-fn stages_that_are_off_leave_the_image_untouched() {
+fn stages_that_are_off_leave_an_8_bit_image_untouched() {
     let image = textured(40, 40);
-    let out = degrade(
-        &image,
-        &DegradationParams::default(),
-        &mut stream_rng(0, b""),
-    )
-    .unwrap();
-    assert_eq!(out, image);
+    let mut eight_bit = image.clone();
+    quantize_8bit(&mut eight_bit);
+    assert_ne!(eight_bit, image);
+    for input in [&image, &eight_bit] {
+        let out = degrade(
+            input,
+            &DegradationParams::default(),
+            &mut stream_rng(0, b""),
+        )
+        .unwrap();
+        assert_eq!(out, eight_bit);
+    }
+}
+
+#[test]
+fn the_lq_is_rounded_to_8_bits_after_the_last_resize() {
+    let params = DegradationParams {
+        blur: Some(BlurParams::isotropic(41, 2.0)),
+        downsample: Some(DownsampleParams {
+            scale: 3.3,
+            interpolation: Interpolation::Bicubic,
+        }),
+        noise_sigma: Some(10.0),
+        jpeg_quality: Some(70),
+    };
+    let out = degrade(&textured(64, 48), &params, &mut stream_rng(2, b"q")).unwrap();
+    for &v in out.iter() {
+        let level = v * 255.0;
+        assert!((0.0..=255.0).contains(&level), "{v}");
+        assert!(
+            (level - level.round()).abs() < 1e-3,
+            "{v} is between 8-bit levels"
+        );
+    }
+    // Ties go to the even level, as torch.round does.
+    let mut ties = Rgb32FImage::from_pixel(1, 1, Rgb([0.5 / 255.0, 1.5 / 255.0, 2.5 / 255.0]));
+    quantize_8bit(&mut ties);
+    assert_eq!(
+        ties.get_pixel(0, 0).0.map(|v| (v * 255.0).round()),
+        [0.0, 2.0, 2.0]
+    );
 }
 
 #[test]
