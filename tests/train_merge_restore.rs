@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::backend::Autodiff;
 use burn::tensor::FloatDType;
 use diffmac::backend::DefaultBackend as B;
-use diffmac::io::{DEFAULT_MAX_PIXELS, load_image};
+use diffmac::io::{DEFAULT_MAX_PIXELS, load_image, sha256_file};
+use diffmac::ldm::TrainableParts;
 use diffmac::restore::bundle::convert::merge_checkpoint;
 use diffmac::restore::bundle::write_tiny_bundle;
 use diffmac::restore::faces::restore_aligned_seeded;
@@ -92,4 +93,60 @@ fn both_trained_stages_merge_into_a_bundle_that_restores_with_them() {
         "{differ} of {} values differ",
         trained.len()
     );
+}
+
+/// The bundle file each stage runs its UNet from, by content.
+fn stage_unets(model: &Path) -> (String, String) {
+    let config = BundleConfig::load(model).unwrap();
+    let sha = |name: &str| sha256_file(&model.join(name)).unwrap();
+    (
+        sha(&config.stage1.unet),
+        sha(&config.stage2.as_ref().unwrap().unet),
+    )
+}
+
+/// Stage I trains the UNet, Stage II keeps it frozen: Stage II trained on Stage I's UNet, and
+/// the merged bundle must run it on that UNet, not the base one, whatever the merge order and
+/// even after Stage I is merged again from another run.
+#[test]
+fn a_stage_ii_with_a_frozen_unet_runs_on_the_unet_it_was_trained_with() {
+    let device = Default::default();
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    write_tiny_bundle::<B>(&model, 3, false, &device).unwrap();
+    let base = sha256_file(&model.join("unet.safetensors")).unwrap();
+
+    let (run1, run2) = (work.path().join("run1"), work.path().join("run2"));
+    let stage1 = tiny_config(Stage::One);
+    assert_eq!(stage1.control.trainable, TrainableParts::ControlAndUNet);
+    tiny_run(stage1.clone(), &run1);
+    let stage1_checkpoint = latest_checkpoint(&run1).unwrap().unwrap();
+    let stage1_unet = sha256_file(&stage1_checkpoint.join("unet.safetensors")).unwrap();
+    assert_ne!(stage1_unet, base);
+    let mut stage2 = tiny_config(Stage::Two);
+    stage2.control.trainable = TrainableParts::Control;
+    stage2.stage2.stage1_checkpoint = Some(stage1_checkpoint.clone());
+    tiny_run(stage2, &run2);
+    let stage2_checkpoint = latest_checkpoint(&run2).unwrap().unwrap();
+    assert!(!stage2_checkpoint.join("unet.safetensors").exists());
+
+    // Stage II merged first: its UNet is copied in from the Stage I checkpoint.
+    merge_checkpoint::<B>(&model, &run2.join("checkpoints"), None, &device).unwrap();
+    assert_eq!(stage_unets(&model), (base.clone(), stage1_unet.clone()));
+    // Stage I merged next: both stages share one file.
+    merge_checkpoint::<B>(&model, &run1.join("checkpoints"), None, &device).unwrap();
+    assert_eq!(stage_unets(&model), (stage1_unet.clone(), stage1_unet.clone()));
+    let config = BundleConfig::load(&model).unwrap();
+    assert_eq!(config.stage1.unet, config.stage2.as_ref().unwrap().unet);
+
+    // Another Stage I run replaces Stage I's UNet; Stage II keeps the one it trained with.
+    let run3 = work.path().join("run3");
+    let mut other = stage1;
+    other.seed += 1;
+    tiny_run(other, &run3);
+    merge_checkpoint::<B>(&model, &run3.join("checkpoints"), None, &device).unwrap();
+    let (s1, s2) = stage_unets(&model);
+    assert_ne!(s1, stage1_unet);
+    assert_eq!(s2, stage1_unet);
+    assert!(ModelBundle::<B>::load(&model, &device, FloatDType::F32).is_ok());
 }

@@ -10,7 +10,8 @@
 //! - [`tensor`]: images ↔ `Tensor<B, 4>` (`[N, 3, H, W]` in [-1, 1], the SD VAE's range);
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
-//!   and PyTorch state dicts (read without executing pickle code).
+//!   and PyTorch state dicts (read without executing pickle code);
+//! - [`checksum`]: SHA-256 of files, streamed.
 //!
 //! Every error names the file and the problem ([`IoError`]).
 //!
@@ -25,6 +26,7 @@
 //! assert_ne!(stream_seed(7, b"face.png"), stream_seed(7, b"other.png"));
 //! ```
 
+pub mod checksum;
 pub mod error;
 pub mod inputs;
 pub mod load;
@@ -35,6 +37,7 @@ pub mod tensor;
 pub mod weights;
 pub mod write;
 
+pub use checksum::{sha256_file, sha256_hex};
 pub use error::{IoError, Result};
 pub use inputs::{IMAGE_EXTENSIONS, Inputs, collect_images, collect_inputs};
 pub use load::{Alpha32FImage, DEFAULT_MAX_PIXELS, LoadedImage, load_image};

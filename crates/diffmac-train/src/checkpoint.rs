@@ -74,6 +74,25 @@ pub struct DataPosition {
     pub images: usize,
 }
 
+/// Which UNet weights a checkpoint's control (and bottleneck) were trained with: what the
+/// restorer must run them on. A Stage II that keeps the UNet frozen runs on Stage I's UNet
+/// when Stage I trained one, and its checkpoint does not copy those weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UnetOrigin {
+    /// The checkpoint's own `unet.safetensors` (UNet parts were trained).
+    Own,
+    /// The base model's UNet (`config.model.source`).
+    Base,
+    /// A Stage I checkpoint's `unet.safetensors`, frozen in this run.
+    Stage1 {
+        /// The file, as the run found it.
+        file: PathBuf,
+        /// Its SHA-256, which identifies it wherever it is copied (a merged bundle).
+        sha256: String,
+    },
+}
+
 /// `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -85,6 +104,9 @@ pub struct TrainState {
     pub step: usize,
     /// Whether `unet.safetensors` is in the folder (UNet parts train).
     pub unet_trained: bool,
+    /// The UNet the run trained with (absent in checkpoints written before it was recorded).
+    #[serde(default)]
+    pub unet_origin: Option<UnetOrigin>,
     /// Whether `mib.safetensors` is in the folder.
     pub has_mib: bool,
     /// Whether `ema.safetensors` is in the folder.

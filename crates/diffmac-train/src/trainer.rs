@@ -16,8 +16,8 @@ use diffmac_mib::{Injection, InjectionKind, QcStats};
 use diffmac_sampler::{NoiseRng, NoiseSchedule};
 
 use crate::checkpoint::{
-    CONTROL_FILE, DataPosition, OPTIMIZER_FILE, RngState, TrainState, UNET_FILE, latest_checkpoint,
-    load_weights, read_state, write_checkpoint,
+    CONTROL_FILE, DataPosition, OPTIMIZER_FILE, RngState, TrainState, UNET_FILE, UnetOrigin,
+    latest_checkpoint, load_weights, read_state, write_checkpoint,
 };
 use crate::config::{
     IdentitySource, ModelSource, Precision, Stage, Stage2Variant, TrainConfig, XD1Mode,
@@ -266,6 +266,14 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
     let unet_keys = loaded.keys;
     let unet = config.control.trainable.apply(loaded.unet);
     let unet_trained = trainable_parameter_count(&unet) > 0;
+    let unet_origin = match &stage1_unet {
+        _ if unet_trained => UnetOrigin::Own,
+        Some(file) => UnetOrigin::Stage1 {
+            file: file.canonicalize().unwrap_or_else(|_| file.clone()),
+            sha256: diffmac_io::sha256_file(file)?,
+        },
+        None => UnetOrigin::Base,
+    };
 
     let control_config = ControlConfig {
         encoder_channels: unet.encoder_input_channels(),
@@ -548,6 +556,7 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
                 stage,
                 step,
                 unet_trained,
+                unet_origin: Some(unet_origin.clone()),
                 has_mib: model.mib.is_some(),
                 has_ema: ema.is_some(),
                 dtype: format!("{:?}", dtype),

@@ -17,6 +17,8 @@ pub const BUNDLE_FORMAT: &str = "diffmac-bundle";
 pub const BUNDLE_VERSION: u32 = 1;
 /// Name of the bundle's configuration file.
 pub const CONFIG_FILE: &str = "config.json";
+/// The base model's UNet in a bundle, which a stage runs on unless it brings its own.
+pub const BASE_UNET_FILE: &str = "unet.safetensors";
 
 /// Files and settings of one diffusion stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +175,7 @@ impl BundleConfig {
     /// [`crate::bundle`]), SD 2.1's schedule, one shared UNet and untrained controls.
     pub fn standard(parts: BundleParts) -> Self {
         let stage = |control: &str| StageFiles {
-            unet: "unet.safetensors".into(),
+            unet: BASE_UNET_FILE.into(),
             control: control.into(),
             control_config: parts.control_config.clone(),
             trained: false,

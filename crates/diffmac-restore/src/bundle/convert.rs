@@ -17,7 +17,9 @@ use diffmac_ldm::{
 use diffmac_mib::{MibConfig, QcStats};
 use serde::Deserialize;
 
-use crate::bundle::config::{BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant};
+use crate::bundle::config::{
+    BASE_UNET_FILE, BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant,
+};
 use crate::bundle::load::{CONTEXT_KEY, identity_kind, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::error::{RestoreError, Result};
@@ -421,6 +423,37 @@ pub fn merge_checkpoint<B: Backend>(
         mib = Some((trained, loaded.qc_stats()));
     }
 
+    // The UNet the stage was trained with: its own, or (kept frozen) the base's or Stage I's.
+    let frozen_unet = if has_unet {
+        None
+    } else {
+        Some(frozen_unet_file(
+            bundle_dir,
+            &config,
+            stage,
+            state.as_ref(),
+            &state_path,
+        )?)
+    };
+    if has_unet {
+        // Another stage may run on the file about to be replaced: keep it under its own name.
+        let other = if stage == 1 {
+            config.stage2.as_mut()
+        } else {
+            Some(&mut config.stage1)
+        };
+        if let Some(other) = other.filter(|o| o.unet == unet_name) {
+            // A second name for the same file (a copy where links are not possible): the old
+            // name stays valid until the new config is saved.
+            let kept = format!("unet_stage{}.safetensors", 3 - stage);
+            let (from, to) = (bundle_dir.join(&unet_name), bundle_dir.join(&kept));
+            let _ = std::fs::remove_file(&to);
+            std::fs::hard_link(&from, &to)
+                .or_else(|_| std::fs::copy(&from, &to).map(drop))
+                .map_err(io(&to))?;
+            other.unet = kept;
+        }
+    }
     let control_name = format!("control_stage{stage}.safetensors");
     copy_into(&control_path, bundle_dir, &control_name)?;
     let files = if stage == 1 {
@@ -431,9 +464,16 @@ pub fn merge_checkpoint<B: Backend>(
     files.control = control_name;
     files.control_config = control_config;
     files.trained = true;
-    if has_unet {
-        copy_into(&unet_path, bundle_dir, &unet_name)?;
-        files.unet = unet_name;
+    match frozen_unet {
+        None => {
+            copy_into(&unet_path, bundle_dir, &unet_name)?;
+            files.unet = unet_name;
+        }
+        Some(FrozenUnet::InBundle(name)) => files.unet = name,
+        Some(FrozenUnet::CopyFrom(source)) => {
+            copy_into(&source, bundle_dir, &unet_name)?;
+            files.unet = unet_name;
+        }
     }
     let mut dropped = None;
     if let Some((trained, qc_stats)) = mib {
@@ -456,17 +496,118 @@ pub fn merge_checkpoint<B: Backend>(
         };
         config.provenance.insert(MIB_PROVENANCE.into(), note);
     }
+    // Both stages on one UNet (Stage II trained on Stage I's frozen one): keep one file.
+    if let Some(s2) = config.stage2.as_mut()
+        && s2.unet != config.stage1.unet
+        && s2.unet != BASE_UNET_FILE
+        && config.stage1.unet != BASE_UNET_FILE
+        && diffmac_io::sha256_file(&bundle_dir.join(&s2.unet))?
+            == diffmac_io::sha256_file(&bundle_dir.join(&config.stage1.unet))?
+    {
+        s2.unet = config.stage1.unet.clone();
+    }
     config
         .provenance
         .insert(format!("stage{stage}"), checkpoint.display().to_string());
     config.save(bundle_dir)?;
-    if let Some(m) = dropped
-        && !config.files().contains(&m.file.as_str())
-    {
-        // Unreferenced now; failing to delete it leaves a harmless stray file.
-        let _ = std::fs::remove_file(bundle_dir.join(&m.file));
+    // Files no stage refers to any more; failing to delete one leaves a harmless stray file.
+    let stale = dropped
+        .map(|m| m.file)
+        .into_iter()
+        .chain((1..=2).map(|s| format!("unet_stage{s}.safetensors")));
+    for file in stale {
+        if !config.files().contains(&file.as_str()) {
+            let _ = std::fs::remove_file(bundle_dir.join(&file));
+        }
     }
     Ok(config)
+}
+
+/// Where the UNet of a checkpoint without its own `unet.safetensors` comes from.
+enum FrozenUnet {
+    /// A file the bundle already holds.
+    InBundle(String),
+    /// Stage I's UNet, to be copied into the bundle from its checkpoint.
+    CopyFrom(PathBuf),
+}
+
+/// The UNet a checkpoint that kept the UNet frozen was trained with (its state's
+/// `unet_origin`): the bundle's base UNet, or Stage I's — found in the bundle by its SHA-256
+/// (the same Stage I merged before), else copied from the Stage I checkpoint if that still
+/// holds it. Checkpoints written before `unet_origin` was recorded are read through their
+/// `stage2.stage1_checkpoint`.
+fn frozen_unet_file(
+    bundle_dir: &Path,
+    config: &BundleConfig,
+    stage: u8,
+    state: Option<&serde_json::Value>,
+    state_path: &Path,
+) -> Result<FrozenUnet> {
+    let bad = |message: String| RestoreError::Bundle {
+        path: state_path.to_path_buf(),
+        message,
+    };
+    let origin = state.map(|s| &s["unet_origin"]);
+    let (file, sha256) = match origin.and_then(|o| o["kind"].as_str()) {
+        Some("base") => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
+        Some("stage1") => {
+            let o = origin.expect("kind read from it");
+            let (Some(file), Some(sha)) = (o["file"].as_str(), o["sha256"].as_str()) else {
+                return Err(bad(
+                    "`unet_origin` of kind stage1 without `file` and `sha256`".into(),
+                ));
+            };
+            (PathBuf::from(file), Some(sha.to_owned()))
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "`unet_origin` is `{other}` but the checkpoint has no unet.safetensors"
+            )));
+        }
+        None => {
+            // An older checkpoint: Stage II ran on its Stage I checkpoint's UNet, if it had one.
+            let stage1 = state
+                .filter(|_| stage == 2)
+                .filter(|s| s["config"]["stage2"]["variant"].as_str() != Some("no_stage1"))
+                .and_then(|s| s["config"]["stage2"]["stage1_checkpoint"].as_str())
+                .map(PathBuf::from);
+            match stage1 {
+                None => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
+                Some(dir) if dir.join("state.json").is_file() => {
+                    let file = dir.join("unet.safetensors");
+                    if !file.is_file() {
+                        return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into()));
+                    }
+                    (file, None)
+                }
+                Some(dir) => {
+                    return Err(bad(format!(
+                        "this Stage II ran on the UNet of Stage I checkpoint {}, which is gone, \
+                         so which UNet it needs cannot be told; restore that folder first",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+    };
+    let sha256 = match sha256 {
+        Some(s) => s,
+        None => diffmac_io::sha256_file(&file)?,
+    };
+    let candidates = [Some(&config.stage1), config.stage2.as_ref()];
+    for name in candidates.into_iter().flatten().map(|s| &s.unet) {
+        if diffmac_io::sha256_file(&bundle_dir.join(name))? == sha256 {
+            return Ok(FrozenUnet::InBundle(name.clone()));
+        }
+    }
+    if file.is_file() && diffmac_io::sha256_file(&file)? == sha256 {
+        return Ok(FrozenUnet::CopyFrom(file));
+    }
+    Err(bad(format!(
+        "this stage was trained on Stage I's UNet {} (SHA-256 {sha256}), which is neither in the \
+         bundle nor at that path any more: merge that Stage I checkpoint first",
+        file.display()
+    )))
 }
 
 /// The control settings a checkpoint was trained with (`config.control` of its `state`, read
