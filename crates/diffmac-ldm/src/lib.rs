@@ -23,6 +23,7 @@
 //! - [`stage`]: one DID stage, the controlled UNet sampled by `diffmac-sampler`'s spaced
 //!   DDPM / DDIM, as the restorer and the trainer (for `X_D1`) both run it.
 //! - [`tiny`]: toy-size model configs for tests and first runs.
+//! - [`scheduler`]: a checkpoint's noise schedule, and the refusal of non-ε models (SD 2.x-768).
 //!
 //! Not yet: sharded or `.bin`
 //! checkpoints, and any measured GPU timing (see the crate README and `docs/ldm.md`).
@@ -37,6 +38,7 @@ pub mod loader;
 pub mod module_file;
 pub mod nn;
 pub mod resnet;
+pub mod scheduler;
 pub mod single_file;
 pub mod stage;
 pub mod tiny;

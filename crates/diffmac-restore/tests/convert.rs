@@ -123,6 +123,54 @@ fn a_diffusers_folder_becomes_a_working_base_bundle() {
     assert!(again.unwrap_err().to_string().contains("already exists"));
 }
 
+/// The scheduler config of the folder is recorded in the bundle; a v-prediction model
+/// (SD 2.x-768's kind) is refused before anything is written.
+#[test]
+fn the_folders_schedule_is_recorded_and_v_prediction_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let sd = work.path().join("sd");
+    fake_sd(&sd, 24);
+    let device = Default::default();
+    let scheduler = |prediction: &str| {
+        std::fs::create_dir_all(sd.join("scheduler")).unwrap();
+        std::fs::write(
+            sd.join("scheduler/scheduler_config.json"),
+            format!(
+                r#"{{"_class_name": "DDIMScheduler", "num_train_timesteps": 1000,
+                    "beta_start": 0.00085, "beta_end": 0.02, "beta_schedule": "scaled_linear",
+                    "prediction_type": "{prediction}"}}"#
+            ),
+        )
+        .unwrap();
+    };
+
+    scheduler("epsilon");
+    let out = work.path().join("eps");
+    let config = convert_sd::<B>(&sd, &out, &ConvertOptions::default(), &device).unwrap();
+    assert_eq!(config.scheduler.beta_end, 0.02);
+    assert_eq!(config.scheduler.prediction_type, "epsilon");
+    assert!(ModelBundle::<B>::load(&out, &device, FloatDType::F32).is_ok());
+
+    scheduler("v_prediction");
+    let out = work.path().join("v");
+    let err = convert_sd::<B>(&sd, &out, &ConvertOptions::default(), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scheduler_config.json") && err.contains("v_prediction"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written for a refused model");
+
+    // A bundle edited to claim v-prediction is refused when loaded.
+    let eps = work.path().join("eps");
+    let path = eps.join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"epsilon\"", "\"v_prediction\"")).unwrap();
+    let err = ModelBundle::<B>::load(&eps, &device, FloatDType::F32).unwrap_err();
+    assert!(err.to_string().contains("v_prediction"), "{err}");
+}
+
 #[test]
 fn components_of_different_models_are_refused() {
     let work = tempfile::tempdir().unwrap();

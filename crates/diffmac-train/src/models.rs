@@ -18,7 +18,7 @@ use diffmac_ldm::{
     AutoencoderKL, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
     sd2_empty_prompt_ids,
 };
-use diffmac_sampler::NoiseRng;
+use diffmac_sampler::{NoiseRng, NoiseSchedule};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -64,6 +64,21 @@ pub fn model_configs(source: &ModelSource) -> Result<(UNetConfig, VaeConfig)> {
                 None => vae_from_json(TINY_VAE_CONFIG)?,
             },
         ),
+    })
+}
+
+/// The noise schedule the base model was trained with: a diffusers folder's
+/// `scheduler/scheduler_config.json` (refused unless the model predicts ε, see
+/// `diffmac_ldm::scheduler`), else SD 2.1's.
+///
+/// # Errors
+/// An unreadable or unsupported scheduler config, or a v-prediction model, naming the file.
+pub fn noise_schedule(source: &ModelSource) -> Result<NoiseSchedule> {
+    Ok(match source {
+        ModelSource::Diffusers { dir } => {
+            diffmac_ldm::scheduler::read_scheduler(dir)?.noise_schedule()?
+        }
+        ModelSource::Random { .. } => NoiseSchedule::stable_diffusion(),
     })
 }
 

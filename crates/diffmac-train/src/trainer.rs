@@ -25,7 +25,9 @@ use crate::config::{
 use crate::dataset::{Batch, Dataset, Geometry, Loader};
 use crate::error::{Result, TrainError};
 use crate::metrics::{MetricsRecord, MetricsWriter};
-use crate::models::{IdentityModel, load_context, load_unet, load_vae, model_configs, seeded};
+use crate::models::{
+    IdentityModel, load_context, load_unet, load_vae, model_configs, noise_schedule, seeded,
+};
 use crate::optimizer::{AdamW, Gradients, trainable_parameter_count};
 use crate::step::{Stage2Context, StepLoss, control_input, stage1_loss, stage2_loss_step};
 use crate::trainable::Trainable;
@@ -234,6 +236,8 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
 
     // Frozen models on the inner backend.
     let inner_device: burn::tensor::Device<AB::InnerBackend> = device.clone();
+    // Before any weights: a base model that predicts v (SD 2.x-768) is refused here.
+    let schedule = noise_schedule(&config.model.source)?;
     let vae = load_vae::<AB::InnerBackend>(&config.model.source, seed, &inner_device, dtype)?;
     let (unet_config, vae_config) = model_configs(&config.model.source)?;
     let context = load_context::<AB::InnerBackend>(
@@ -381,7 +385,7 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
                 )?,
                 input: config.control.input,
             };
-            let sampler = stage_sampler(config.stage2.sampler_steps)?;
+            let sampler = stage_sampler(&schedule, config.stage2.sampler_steps)?;
             match config.stage2.x_d1 {
                 XD1Mode::OnTheFly => XD1Source::OnTheFly(Box::new((stage1, sampler))),
                 XD1Mode::Cache => {
@@ -440,7 +444,6 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
     } else {
         None
     };
-    let schedule = NoiseSchedule::stable_diffusion();
     on_event(Event::Start {
         first_step: start,
         total,

@@ -26,16 +26,13 @@ use crate::dataset::{Dataset, Geometry};
 use crate::error::{Result, TrainError};
 use crate::step::control_input;
 
-/// The paper's sampler (SD 2.1 schedule, spaced DDPM, fixed-small variance, ε prediction)
-/// with `steps` kept steps.
+/// The paper's sampler (spaced DDPM, fixed-small variance, ε prediction) on the model's
+/// training `schedule` (SD 2.1's), with `steps` kept steps.
 ///
 /// # Errors
 /// A step count the respacing cannot give.
-pub fn stage_sampler(steps: usize) -> Result<Sampler> {
-    let schedule = SpacedSchedule::new(
-        &NoiseSchedule::stable_diffusion(),
-        &Spacing::Sections(vec![steps]),
-    )?;
+pub fn stage_sampler(schedule: &NoiseSchedule, steps: usize) -> Result<Sampler> {
+    let schedule = SpacedSchedule::new(schedule, &Spacing::Sections(vec![steps]))?;
     Ok(Sampler::new(
         schedule,
         PredictionType::Epsilon,

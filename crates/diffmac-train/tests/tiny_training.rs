@@ -8,7 +8,7 @@ use burn::tensor::FloatDType;
 use diffmac_io::SafetensorsFile;
 use diffmac_ldm::{ControlConfig, UNet2DConditionModel, VarBuilder, load_module_file};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
-use diffmac_train::config::{Stage2Variant, XD1Mode};
+use diffmac_train::config::{ModelSource, Stage2Variant, XD1Mode};
 use diffmac_train::metrics::read_metrics;
 use diffmac_train::models::{TINY_UNET_CONFIG, model_configs, seeded};
 use diffmac_train::{Event, Stage, TrainConfig, TrainOptions, train};
@@ -280,4 +280,47 @@ fn stage2_ablations_run() {
     let ck2 = latest_checkpoint(d2.path()).unwrap().unwrap();
     assert!(!ck2.join("mib.safetensors").exists());
     assert!(ck2.join("control.safetensors").is_file());
+}
+
+/// A base model that predicts v (SD 2.x-768's kind) is refused before any weight is read:
+/// the folder here has configs and a scheduler but no weights at all.
+#[test]
+fn a_v_prediction_base_model_is_refused() {
+    let sd = tempfile::tempdir().unwrap();
+    for (sub, config) in [
+        ("unet", TINY_UNET_CONFIG),
+        ("vae", diffmac_ldm::tiny::TINY_VAE),
+        (
+            "scheduler",
+            r#"{"beta_schedule": "scaled_linear", "prediction_type": "v_prediction"}"#,
+        ),
+    ] {
+        std::fs::create_dir_all(sd.path().join(sub)).unwrap();
+        let name = if sub == "scheduler" {
+            "scheduler_config.json"
+        } else {
+            "config.json"
+        };
+        std::fs::write(sd.path().join(sub).join(name), config).unwrap();
+    }
+    let mut config = tiny(Stage::One, 1);
+    config.model.source = ModelSource::Diffusers {
+        dir: sd.path().to_path_buf(),
+    };
+    let run = tempfile::tempdir().unwrap();
+    let err = train::<AB>(
+        config,
+        &TrainOptions {
+            run_dir: run.path().to_path_buf(),
+            resume: false,
+        },
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("v_prediction") && err.contains("scheduler_config.json"),
+        "{err}"
+    );
 }

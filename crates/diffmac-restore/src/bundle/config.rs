@@ -140,11 +140,7 @@ pub struct BundleConfig {
 
 /// Stable Diffusion 2.1's training schedule as a diffusers scheduler config.
 pub fn sd21_scheduler() -> SchedulerConfig {
-    SchedulerConfig::from_json_str(
-        r#"{"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-            "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}"#,
-    )
-    .expect("a valid scheduler config")
+    diffmac_ldm::scheduler::sd21_base_scheduler()
 }
 
 /// The architecture-level content of a new bundle (see [`BundleConfig::standard`]).
@@ -255,6 +251,7 @@ impl BundleConfig {
                 self.format_version
             ));
         }
+        diffmac_ldm::scheduler::check_epsilon(&self.scheduler, path)?;
         if self.image_size == 0 || self.image_size > 4096 {
             return bad(format!("image_size {} is out of range", self.image_size));
         }

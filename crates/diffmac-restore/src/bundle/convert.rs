@@ -148,6 +148,13 @@ pub fn convert_sd<B: Backend>(
             message: "a bundle already exists here (use --overwrite to replace it)".into(),
         });
     }
+    // Before any large file: refuse a v-prediction (SD 2.x-768) folder. A single-file
+    // checkpoint carries no scheduler, so it is taken to be SD 2.1-base's.
+    let scheduler = if sd.is_dir() {
+        diffmac_ldm::scheduler::read_scheduler(sd)?
+    } else {
+        crate::bundle::config::sd21_scheduler()
+    };
     let source = SdSource::open(sd)?;
     let [unet_json, vae_json, text_json] = source.configs;
     let [unet_file, vae_file, text_file] = source.files;
@@ -238,7 +245,7 @@ pub fn convert_sd<B: Backend>(
     let mib = mib_config.init::<B>(&qc_stats, device)?;
     diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
 
-    let config = BundleConfig::standard(BundleParts {
+    let mut config = BundleConfig::standard(BundleParts {
         unet_config: unet_json,
         vae_config: vae_json,
         // The UNet's latent side times the VAE's down-sampling (SD 2.1-base: 64 · 8 = 512).
@@ -251,6 +258,7 @@ pub fn convert_sd<B: Backend>(
         random_weights: false,
         provenance: BTreeMap::from([("base".into(), sd.display().to_string())]),
     });
+    config.scheduler = scheduler;
     config.save(output)?;
     Ok(config)
 }
