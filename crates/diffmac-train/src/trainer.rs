@@ -367,6 +367,23 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
     };
     let x_d1_source = match (&stage1_dir, stage) {
         (Some(dir), Stage::Two) => {
+            // X_D1 is Stage I's output: its control as Stage I trained it (how it reads the
+            // manifold, its widths), whatever Stage II's own control settings are.
+            let trained = read_state(dir)?.config.control;
+            if trained.input != config.control.input {
+                tracing::warn!(
+                    "Stage I ({}) was trained with control.input {:?}; X_D1 is sampled with it, \
+                     while Stage II's own control reads {:?}",
+                    dir.display(),
+                    trained.input,
+                    config.control.input
+                );
+            }
+            let stage1_control = ControlConfig {
+                encoder_channels: control_config.encoder_channels.clone(),
+                latent_channels: vae_config.latent_channels,
+                ..trained
+            };
             let stage1 = Stage1Model {
                 unet: load_unet::<AB::InnerBackend>(
                     &config.model.source,
@@ -378,12 +395,12 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
                 .unet,
                 control: load_module_file(
                     seeded::<AB::InnerBackend, _>(&inner_device, seed, || {
-                        control_config.init::<AB::InnerBackend>(&inner_device)
+                        stage1_control.init::<AB::InnerBackend>(&inner_device)
                     }),
                     dir.join(CONTROL_FILE),
                     dtype,
                 )?,
-                input: config.control.input,
+                input: stage1_control.input,
             };
             let sampler = stage_sampler(&schedule, config.stage2.sampler_steps)?;
             match config.stage2.x_d1 {

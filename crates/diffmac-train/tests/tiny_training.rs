@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::FloatDType;
 use diffmac_io::SafetensorsFile;
-use diffmac_ldm::{ControlConfig, UNet2DConditionModel, VarBuilder, load_module_file};
+use diffmac_ldm::{
+    ControlConfig, ManifoldInput, UNet2DConditionModel, VarBuilder, load_module_file,
+};
 use diffmac_train::checkpoint::{latest_checkpoint, read_state};
 use diffmac_train::config::{ModelSource, Stage2Variant, XD1Mode};
 use diffmac_train::metrics::read_metrics;
@@ -323,4 +325,45 @@ fn a_v_prediction_base_model_is_refused() {
         err.contains("v_prediction") && err.contains("scheduler_config.json"),
         "{err}"
     );
+}
+
+/// Every file of the folder with its bytes.
+fn files_of(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (path.file_name().unwrap().to_owned(), read(&path))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `X_D1` is Stage I's output: it is sampled with the control settings Stage I was trained
+/// with, not with Stage II's (which may read the manifold differently).
+#[test]
+fn x_d1_uses_the_control_input_stage_i_was_trained_with() {
+    let run1 = tempfile::tempdir().unwrap();
+    let mut c1 = tiny(Stage::One, 1);
+    c1.control.input = ManifoldInput::Mean;
+    c1.logging.validate_every = 0;
+    run(c1, run1.path(), false);
+    let ck = latest_checkpoint(run1.path()).unwrap().unwrap();
+
+    let caches: Vec<_> = [ManifoldInput::Mean, ManifoldInput::Sample]
+        .into_iter()
+        .map(|input| {
+            let run2 = tempfile::tempdir().unwrap();
+            let mut c2 = tiny(Stage::Two, 1);
+            c2.stage2.stage1_checkpoint = Some(ck.clone());
+            c2.stage2.sampler_steps = 2;
+            c2.control.input = input;
+            c2.logging.validate_every = 0;
+            run(c2, run2.path(), false);
+            files_of(&run2.path().join("x_d1_cache"))
+        })
+        .collect();
+    assert_eq!(caches[0].len(), 4, "3 images + manifest");
+    assert_eq!(caches[0], caches[1]);
 }
