@@ -13,6 +13,7 @@ use diffmac::restore::bundle::write_tiny_bundle;
 use diffmac::restore::faces::restore_aligned_seeded;
 use diffmac::restore::{BundleConfig, ModelBundle, Quiet, RestoreOptions, Restorer};
 use diffmac::train::checkpoint::latest_checkpoint;
+use diffmac::train::config::IdentitySource;
 use diffmac::train::{Stage, TrainConfig, TrainOptions, train};
 use image::Rgb32FImage;
 
@@ -135,7 +136,10 @@ fn a_stage_ii_with_a_frozen_unet_runs_on_the_unet_it_was_trained_with() {
     assert_eq!(stage_unets(&model), (base.clone(), stage1_unet.clone()));
     // Stage I merged next: both stages share one file.
     merge_checkpoint::<B>(&model, &run1.join("checkpoints"), None, &device).unwrap();
-    assert_eq!(stage_unets(&model), (stage1_unet.clone(), stage1_unet.clone()));
+    assert_eq!(
+        stage_unets(&model),
+        (stage1_unet.clone(), stage1_unet.clone())
+    );
     let config = BundleConfig::load(&model).unwrap();
     assert_eq!(config.stage1.unet, config.stage2.as_ref().unwrap().unet);
 
@@ -149,4 +153,39 @@ fn a_stage_ii_with_a_frozen_unet_runs_on_the_unet_it_was_trained_with() {
     assert_ne!(s1, stage1_unet);
     assert_eq!(s2, stage1_unet);
     assert!(ModelBundle::<B>::load(&model, &device, FloatDType::F32).is_ok());
+}
+
+/// A Stage II trained on one identity width does not merge into a bundle whose identity
+/// encoder gives another (ArcFace 512-D against dlib's 128-D in real life), and a bundle
+/// edited into that state does not load: both name the two widths.
+#[test]
+fn identity_widths_must_match_at_merge_and_load() {
+    let device = Default::default();
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    write_tiny_bundle::<B>(&model, 3, false, &device).unwrap();
+
+    let run1 = work.path().join("run1");
+    tiny_run(tiny_config(Stage::One), &run1);
+    let mut stage2 = tiny_config(Stage::Two);
+    stage2.stage2.stage1_checkpoint = latest_checkpoint(&run1).unwrap();
+    stage2.model.identity = IdentitySource::Random { dim: 16 };
+    stage2.mib.identity_dim = 16;
+    let run2 = work.path().join("run2");
+    tiny_run(stage2, &run2);
+    let before = std::fs::read(model.join("config.json")).unwrap();
+    let err = merge_checkpoint::<B>(&model, &run2.join("checkpoints"), None, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("32-D") && err.contains("16-D"), "{err}");
+    assert_eq!(std::fs::read(model.join("config.json")).unwrap(), before);
+
+    let path = model.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    config["mib"]["config"]["identity_dim"] = 16.into();
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let err = ModelBundle::<B>::load(&model, &device, FloatDType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("32-D") && err.contains("16-D"), "{err}");
 }

@@ -123,8 +123,15 @@ pub enum ContextSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IdentitySource {
-    /// An ArcFace IResNet converted to safetensors (`scripts/reference/iresnet_convert.py`).
+    /// An ArcFace IResNet converted to safetensors (`scripts/reference/iresnet_convert.py`) or
+    /// insightface's `.pth` (512-D, the paper's `F_ID`).
     Iresnet {
+        /// The weights file.
+        weights: PathBuf,
+    },
+    /// dlib's face-recognition ResNet (`scripts/fetch_identity_weights.sh`; 128-D), the
+    /// identity network the package registries ship.
+    Dlib {
         /// The weights file.
         weights: PathBuf,
     },

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
-use diffmac_id::{IResNet, IdentityEncoder};
+use diffmac_id::{IdentityEncoder, IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
 use diffmac_io::SafetensorsFile;
 use diffmac_ldm::loader::KeyMap;
 use diffmac_ldm::{
@@ -286,8 +286,9 @@ pub fn reinitialise<B: Backend, M: burn::module::Module<B>>(module: M, seed: u64
 /// `F_ID`: the identity encoder of Stage II (frozen).
 #[derive(Debug)]
 pub enum IdentityModel<B: Backend> {
-    /// ArcFace IResNet; faces are cropped from FFHQ alignment to its input first.
-    Iresnet(Box<IResNet<B>>),
+    /// ArcFace IResNet or dlib's ResNet; faces are cropped from FFHQ alignment to its input
+    /// first.
+    Network(Box<IdentityNetwork<B>>),
     /// A fixed random projection (tests).
     Random(RandomIdentity<B>),
 }
@@ -340,9 +341,16 @@ impl<B: Backend> IdentityModel<B> {
     /// An unreadable or invalid weights file, naming it.
     pub fn load(source: &IdentitySource, seed: u64, device: &Device<B>) -> Result<Self> {
         Ok(match source {
-            IdentitySource::Iresnet { weights } => {
-                Self::Iresnet(Box::new(IResNet::load(weights, device)?))
-            }
+            IdentitySource::Iresnet { weights } => Self::Network(Box::new(load_identity_encoder(
+                IdentityNetworkKind::ArcFaceIResNet.as_str(),
+                weights,
+                device,
+            )?)),
+            IdentitySource::Dlib { weights } => Self::Network(Box::new(load_identity_encoder(
+                IdentityNetworkKind::DlibResNetV1.as_str(),
+                weights,
+                device,
+            )?)),
             IdentitySource::Random { dim } => Self::Random(RandomIdentity::new(
                 *dim,
                 diffmac_io::stream_seed(seed, b"identity"),
@@ -354,7 +362,7 @@ impl<B: Backend> IdentityModel<B> {
     /// Embedding width.
     pub fn dim(&self) -> usize {
         match self {
-            Self::Iresnet(m) => m.embedding_dim(),
+            Self::Network(m) => m.embedding_dim(),
             Self::Random(m) => m.embedding_dim(),
         }
     }
@@ -362,7 +370,7 @@ impl<B: Backend> IdentityModel<B> {
     /// Embeddings `[N, D]` of FFHQ-aligned faces `[N, 3, S, S]` in [-1, 1] (f32).
     ///
     /// # Errors
-    /// A face size the ArcFace crop cannot handle.
+    /// A face size the network's crop cannot handle.
     pub fn embed(&self, faces: Tensor<B, 4>) -> Result<Tensor<B, 2>> {
         let faces = if faces.dtype() == DType::F32 {
             faces
@@ -370,10 +378,7 @@ impl<B: Backend> IdentityModel<B> {
             faces.cast(FloatDType::F32)
         };
         Ok(match self {
-            Self::Iresnet(m) => {
-                let crop = diffmac_id::preprocess::ffhq_to_arcface(faces, m.input_size())?;
-                m.embed(crop)
-            }
+            Self::Network(m) => m.embed_ffhq(faces)?,
             Self::Random(m) => m.embed(faces),
         })
     }

@@ -771,6 +771,7 @@ fn control_modulation<B: Backend>(
 pub fn describe_identity(source: &IdentitySource) -> String {
     match source {
         IdentitySource::Iresnet { weights } => format!("IResNet {}", weights.display()),
+        IdentitySource::Dlib { weights } => format!("dlib ResNet {}", weights.display()),
         IdentitySource::Random { dim } => format!("random {dim}-D projection (tests)"),
     }
 }

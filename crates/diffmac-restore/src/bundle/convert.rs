@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::bundle::config::{
     BASE_UNET_FILE, BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant,
 };
-use crate::bundle::load::{CONTEXT_KEY, identity_kind, load_identity};
+use crate::bundle::load::{CONTEXT_KEY, identity_dim_mismatch, identity_kind, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::error::{RestoreError, Result};
 
@@ -426,6 +426,19 @@ pub fn merge_checkpoint<B: Backend>(
                 count: 0,
                 images: 0,
             });
+        if let Some(i) = &config.identity {
+            let encoder = load_identity::<B>(bundle_dir, &i.kind, &i.file, device)?;
+            if let Some(problem) = identity_dim_mismatch(
+                &encoder,
+                trained.identity_dim,
+                "the checkpoint's mib.safetensors",
+            ) {
+                return Err(RestoreError::Bundle {
+                    path: mib_path,
+                    message: format!("cannot merge into {}: {problem}", bundle_dir.display()),
+                });
+            }
+        }
         let fresh = trained.init::<B>(&stats, device)?;
         let loaded = load_module(fresh, &SafetensorsFile::open(&mib_path)?, FloatDType::F32)?;
         mib = Some((trained, loaded.qc_stats()));

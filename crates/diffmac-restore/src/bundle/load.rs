@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
-use diffmac_id::{IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
+use diffmac_id::{IdentityEncoder, IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
 use diffmac_io::SafetensorsFile;
 use diffmac_ldm::{
     AdaInControl, AutoencoderKL, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
@@ -162,6 +162,12 @@ impl<B: Backend> ModelBundle<B> {
             .identity
             .as_ref()
             .map(|i| p.take(load_identity::<B>(dir, &i.kind, &i.file, device)));
+        if let (Some(m), Some(i), Some(Some(encoder))) = (&config.mib, &config.identity, &identity)
+            && let Some(problem) = identity_dim_mismatch(encoder, m.config.identity_dim, &m.file)
+        {
+            p.list
+                .push(format!("{}: {problem}", dir.join(&i.file).display()));
+        }
         let context = p.take(file(&config.context)).and_then(|f| {
             p.take(
                 f.float_tensor::<B, 3>(CONTEXT_KEY, device, dtype)
@@ -205,6 +211,27 @@ impl<B: Backend> ModelBundle<B> {
             config,
         })
     }
+}
+
+/// Why `encoder` cannot feed a bottleneck (`mib_file`) trained on `identity_dim`-D
+/// embeddings, if it cannot: Stage II's identity projections are trained on one embedding
+/// width (ArcFace 512, dlib 128).
+pub fn identity_dim_mismatch<B: Backend>(
+    encoder: &IdentityNetwork<B>,
+    identity_dim: usize,
+    mib_file: &str,
+) -> Option<String> {
+    let dim = encoder.embedding_dim();
+    (dim != identity_dim).then(|| {
+        format!(
+            "the identity encoder ({}) gives {dim}-D embeddings, but the bottleneck ({}) was \
+             trained on {}-D ones: the bundle needs the identity network Stage II was trained \
+             with (diffmac-convert sd --identity)",
+            identity_kind(encoder),
+            mib_file,
+            identity_dim
+        )
+    })
 }
 
 /// Builds a module from a diffusers-layout file and checks that it used every tensor.
