@@ -10,8 +10,7 @@ use diffmac_face::paste::{PasteFace, PasteOptions, face_mask, paste_faces};
 use diffmac_face::template::ffhq_template;
 use diffmac_face::warp::{Border, WarpOptions, warp};
 use diffmac_face::{Detection, FaceOptions, FaceSelection, Mtcnn, Similarity};
-use diffmac_io::DEFAULT_MAX_PIXELS;
-use diffmac_io::load_image;
+use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use image::Rgb32FImage;
 
 fn mtcnn() -> Mtcnn<B> {

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use burn::tensor::FloatDType;
 
 use common::{B, Io, TOL, assert_close, device, fixture};
-use diffmac_io::SafetensorsFile;
-use diffmac_io::save_safetensors;
+use diffmac_io::{SafetensorsFile, save_safetensors};
 use diffmac_ldm::{
     AutoencoderKL, ClipTextConfig, ClipTextModel, LdmError, SdCheckpoint, UNet2DConditionModel,
     UNetConfig, VaeConfig, VarBuilder,

@@ -107,6 +107,20 @@ fn a_trained_stage_checkpoint_merges_into_the_bundle() {
         .to_string();
     assert!(err.contains("mib.safetensors"), "{err}");
     assert_eq!(fs::read(dir.path().join("config.json")).unwrap(), before);
+
+    // A stage given explicitly still needs the run's state: a corrupt or missing state.json
+    // is refused with its name, and the bundle is left as it was.
+    for state in [Some("{\"stage\": 1, \"config\": "), None] {
+        match state {
+            Some(text) => fs::write(folder.join("state.json"), text).unwrap(),
+            None => fs::remove_file(folder.join("state.json")).unwrap(),
+        }
+        let err = merge_checkpoint::<B>(dir.path(), &folder, Some(1), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("state.json"), "{err}");
+        assert_eq!(fs::read(dir.path().join("config.json")).unwrap(), before);
+    }
 }
 
 #[test]

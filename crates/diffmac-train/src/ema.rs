@@ -3,16 +3,15 @@
 //! by module path. Checkpoints store it as `ema.safetensors` with the parameters' full paths
 //! (`control.gamma.0.weight`, `mib.filter.conv.weight`, `unet.…` in Burn's layout) and shapes.
 
-use diffmac_io::save_safetensors;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{DType, FloatDType, Tensor};
-use diffmac_io::SafetensorsFile;
+use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use diffmac_io::{SafetensorsFile, save_safetensors};
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// The averaged parameters.
 #[derive(Debug, Clone)]
@@ -100,14 +99,12 @@ impl<B: Backend> Ema<B> {
             .shadow
             .iter()
             .map(|(k, (t, shape))| {
-                let data = t.clone().into_data();
-                let data = burn::tensor::TensorData::new(
-                    data.to_vec::<f32>().unwrap_or_default(),
-                    shape.clone(),
-                );
-                (k.clone(), data)
+                let values = t.clone().into_data().into_vec::<f32>().map_err(|e| {
+                    TrainError::checkpoint(path, format!("moving average `{k}`: {e:?}"))
+                })?;
+                Ok((k.clone(), TensorData::new(values, shape.clone())))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         save_safetensors(path, &tensors)?;
         Ok(())
     }
@@ -121,12 +118,13 @@ impl<B: Backend> Ema<B> {
         let mut shadow = BTreeMap::new();
         let keys: Vec<String> = file.keys().map(str::to_string).collect();
         for key in keys {
-            let data = file.data(&key)?;
+            let data = file.float_data(&key, FloatDType::F32)?;
             let shape = data.shape.to_vec();
-            let n: usize = shape.iter().product();
-            let values = data.convert::<f32>();
+            let values = data.into_vec::<f32>().map_err(|e| {
+                TrainError::checkpoint(path, format!("moving average `{key}`: {e:?}"))
+            })?;
             let t = Tensor::<B, 1>::from_data(
-                burn::tensor::TensorData::new(values.to_vec::<f32>().unwrap_or_default(), [n]),
+                TensorData::new(values, [shape.iter().product::<usize>()]),
                 (device, DType::F32),
             );
             shadow.insert(key, (t, shape));
@@ -180,6 +178,19 @@ mod tests {
         assert_eq!(
             back.get("w").unwrap().clone().into_data(),
             ema.get("w").unwrap().clone().into_data()
+        );
+    }
+
+    #[test]
+    fn a_file_with_an_integer_tensor_is_an_error_not_an_empty_average() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ema.safetensors");
+        let tensors = BTreeMap::from([("w".to_string(), TensorData::new(vec![1i64, 2, 3], [3]))]);
+        save_safetensors(&path, &tensors).unwrap();
+        let err = Ema::<Flex>::load(0.9, &path, &Default::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("ema.safetensors") && err.to_string().contains("`w`"),
+            "{err}"
         );
     }
 }

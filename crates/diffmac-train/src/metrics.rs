@@ -42,6 +42,32 @@ pub struct MetricsWriter {
     file: File,
 }
 
+/// The records of `text` (the `metrics.jsonl` at `path`) up to `resume_step`, the history a
+/// resumed run keeps; the later ones are written again as the run repeats those steps. A
+/// last line cut off by a crash is dropped; any other line that is not a record is an error,
+/// so that a file this crate did not write is never rewritten without it.
+fn kept_records(text: &str, resume_step: usize, path: &Path) -> Result<Vec<String>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<MetricsRecord>(line) {
+            Ok(r) if r.step <= resume_step => kept.push(line.to_string()),
+            Ok(_) => {}
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(e) => {
+                return Err(TrainError::checkpoint(
+                    path,
+                    format!(
+                        "line {} is not a metrics record ({e}); move the file away to resume",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(kept)
+}
+
 impl MetricsWriter {
     /// Opens `run_dir/metrics.jsonl` for appending, first dropping records after
     /// `resume_step` (0: a fresh run, the file is emptied).
@@ -54,15 +80,10 @@ impl MetricsWriter {
             Vec::new()
         } else {
             match std::fs::read_to_string(&path) {
-                Ok(text) => text
-                    .lines()
-                    .filter(|l| {
-                        serde_json::from_str::<MetricsRecord>(l)
-                            .is_ok_and(|r| r.step <= resume_step)
-                    })
-                    .map(str::to_string)
-                    .collect(),
-                Err(_) => Vec::new(),
+                Ok(text) => kept_records(&text, resume_step, &path)?,
+                // A run folder whose history was removed: it starts again from here.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(TrainError::io(&path)(e)),
             }
         };
         let mut text = kept.join("\n");
@@ -78,6 +99,8 @@ impl MetricsWriter {
     }
 
     /// Appends one record and flushes.
+    ///
+    /// (See [`kept_records`] for what a resumed run keeps.)
     ///
     /// # Errors
     /// I/O errors naming the file.
@@ -106,4 +129,64 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRecord>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(step: usize) -> MetricsRecord {
+        MetricsRecord {
+            step,
+            stage: 1,
+            loss: 0.5,
+            terms: BTreeMap::new(),
+            lr: 1e-5,
+            grad_norm: 1.0,
+            seconds: step as f64,
+            step_seconds: 1.0,
+        }
+    }
+
+    fn lines(steps: &[usize]) -> String {
+        steps
+            .iter()
+            .map(|s| serde_json::to_string(&record(*s)).unwrap() + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn resuming_keeps_the_history_up_to_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS_FILE);
+        // A crash cut the last line off.
+        std::fs::write(&path, lines(&[1, 2, 3]) + r#"{"step": 4, "sta"#).unwrap();
+        let mut writer = MetricsWriter::open(dir.path(), 2).unwrap();
+        writer.write(&record(3)).unwrap();
+        let steps: Vec<usize> = read_metrics(&path)
+            .unwrap()
+            .iter()
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(steps, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_file_that_is_not_metrics_is_never_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS_FILE);
+        let text = lines(&[1]) + "my notes\n" + &lines(&[2]);
+        std::fs::write(&path, &text).unwrap();
+        let err = MetricsWriter::open(dir.path(), 2).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.jsonl") && err.contains("line 2"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        // Unreadable (not UTF-8): also an error, also untouched.
+        std::fs::write(&path, [0xff, 0xfe, b'\n']).unwrap();
+        assert!(MetricsWriter::open(dir.path(), 2).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), [0xff, 0xfe, b'\n']);
+    }
 }

@@ -13,14 +13,13 @@
 //!
 //! Moments and the update are computed in f32 whatever the parameters' precision.
 
-use diffmac_io::save_safetensors;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{SafetensorsFile, save_safetensors};
 
 use crate::config::OptimizerConfig;
 use crate::error::{Result, TrainError};

@@ -8,13 +8,12 @@
 //! `sampler_steps` UNet evaluations plus a VAE encode and decode, on top of the training
 //! step's own forward and backward pass).
 
-use diffmac_io::save_safetensors;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, Tensor};
 
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{SafetensorsFile, save_safetensors};
 use diffmac_ldm::{AdaInControl, AutoencoderKL, ManifoldInput, UNet2DConditionModel};
 use diffmac_sampler::respace::{SpacedSchedule, Spacing};
 use diffmac_sampler::{

@@ -11,8 +11,7 @@ use diffmac_face::faces::{align_face, find_faces};
 use diffmac_face::{FaceOptions, FaceSelection, Mtcnn};
 use diffmac_id::DlibResNet;
 use diffmac_id::dlib::{DLIB_CHIP_SIZE, ffhq_to_dlib_chip};
-use diffmac_io::images_to_tensor;
-use diffmac_io::load_image;
+use diffmac_io::{images_to_tensor, load_image};
 use image::Rgb32FImage;
 use safetensors::SafeTensors;
 

@@ -1,7 +1,6 @@
 //! Building bundles from real weights: the base from a Stable Diffusion 2.1-base download
 //! ([`convert_sd`]), then trained stages from `diffmac-train` checkpoints ([`merge_checkpoint`]).
 
-use diffmac_io::save_safetensors;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 use diffmac_id::IdentityEncoder;
 
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{SafetensorsFile, save_safetensors};
 use diffmac_ldm::{
     AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SdCheckpoint,
     UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder, load_module, sd2_empty_prompt_ids,
@@ -366,9 +365,10 @@ pub fn merge_checkpoint<B: Backend>(
         })?
     };
     let state_path = checkpoint.join("state.json");
-    let state = read_json(&state_path).ok();
-    let control_config =
-        trained_control_config(&files.control_config, state.as_ref(), &state_path)?;
+    // The run's settings decide how the weights are used: a checkpoint without a readable
+    // state is refused, never merged with assumed settings.
+    let state = read_json(&state_path)?;
+    let control_config = trained_control_config(&files.control_config, &state, &state_path)?;
     load_module(
         control_config.init::<B>(device),
         &SafetensorsFile::open(&control_path)?,
@@ -383,10 +383,7 @@ pub fn merge_checkpoint<B: Backend>(
         drop(UNet2DConditionModel::load(&unet_config, &vb)?);
         vb.finish()?;
     }
-    let variant = match state
-        .as_ref()
-        .and_then(|s| s["config"]["stage2"]["variant"].as_str())
-    {
+    let variant = match state["config"]["stage2"]["variant"].as_str() {
         Some("two_adain") => Stage2Variant::TwoAdain,
         Some("no_stage1") => Stage2Variant::NoStage1,
         _ => Stage2Variant::Mib,
@@ -404,9 +401,18 @@ pub fn merge_checkpoint<B: Backend>(
             });
         }
         // The bottleneck's settings as trained (e.g. its injection), when the state has them.
-        let trained = state
-            .as_ref()
-            .and_then(|s| serde_json::from_value::<MibConfig>(s["config"]["mib"].clone()).ok())
+        let in_state = &state["config"]["mib"];
+        let trained = if in_state.is_null() {
+            None
+        } else {
+            Some(
+                MibConfig::deserialize(in_state).map_err(|e| RestoreError::Bundle {
+                    path: state_path.clone(),
+                    message: format!("config.mib is not a bottleneck configuration: {e}"),
+                })?,
+            )
+        };
+        let trained = trained
             .or_else(|| config.mib.as_ref().map(|m| m.config.clone()))
             .ok_or_else(|| RestoreError::Bundle {
                 path: state_path.clone(),
@@ -452,7 +458,7 @@ pub fn merge_checkpoint<B: Backend>(
             bundle_dir,
             &config,
             stage,
-            state.as_ref(),
+            &state,
             &state_path,
         )?)
     };
@@ -561,19 +567,19 @@ fn frozen_unet_file(
     bundle_dir: &Path,
     config: &BundleConfig,
     stage: u8,
-    state: Option<&serde_json::Value>,
+    state: &serde_json::Value,
     state_path: &Path,
 ) -> Result<FrozenUnet> {
     let bad = |message: String| RestoreError::Bundle {
         path: state_path.to_path_buf(),
         message,
     };
-    let origin = state.map(|s| &s["unet_origin"]);
-    let (file, sha256) = match origin.and_then(|o| o["kind"].as_str()) {
+    let origin = &state["unet_origin"];
+    let (file, sha256) = match origin["kind"].as_str() {
         Some("base") => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
         Some("stage1") => {
-            let o = origin.expect("kind read from it");
-            let (Some(file), Some(sha)) = (o["file"].as_str(), o["sha256"].as_str()) else {
+            let (Some(file), Some(sha)) = (origin["file"].as_str(), origin["sha256"].as_str())
+            else {
                 return Err(bad(
                     "`unet_origin` of kind stage1 without `file` and `sha256`".into(),
                 ));
@@ -587,10 +593,10 @@ fn frozen_unet_file(
         }
         None => {
             // An older checkpoint: Stage II ran on its Stage I checkpoint's UNet, if it had one.
-            let stage1 = state
-                .filter(|_| stage == 2)
-                .filter(|s| s["config"]["stage2"]["variant"].as_str() != Some("no_stage1"))
-                .and_then(|s| s["config"]["stage2"]["stage1_checkpoint"].as_str())
+            let stage2 = &state["config"]["stage2"];
+            let stage1 = Some(stage2)
+                .filter(|s| stage == 2 && s["variant"].as_str() != Some("no_stage1"))
+                .and_then(|s| s["stage1_checkpoint"].as_str())
                 .map(PathBuf::from);
             match stage1 {
                 None => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
@@ -636,15 +642,13 @@ fn frozen_unet_file(
 /// the state has none.
 fn trained_control_config(
     bundle: &ControlConfig,
-    state: Option<&serde_json::Value>,
+    state: &serde_json::Value,
     state_path: &Path,
 ) -> Result<ControlConfig> {
-    let Some(value) = state
-        .map(|s| &s["config"]["control"])
-        .filter(|v| !v.is_null())
-    else {
+    let value = &state["config"]["control"];
+    if value.is_null() {
         return Ok(bundle.clone());
-    };
+    }
     let trained = ControlConfig::deserialize(value).map_err(|e| RestoreError::Bundle {
         path: state_path.to_path_buf(),
         message: format!("config.control is not a control configuration: {e}"),
