@@ -15,7 +15,7 @@ use diffmac::face::paste::PasteOptions;
 use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
 use diffmac::io::{DEFAULT_MAX_PIXELS, load_image, save_image};
 use diffmac::mib::InjectionKind;
-use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_seeded, restore_photo};
+use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_each, restore_photo};
 use diffmac::restore::layout::{
     CMP, CROPPED_FACES, FINAL_RESULTS, InputImage, RESTORED_FACES, STAGE1_FACES, check_output,
     collect_inputs, output_path,
@@ -337,7 +337,17 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             );
             summary.restoring += start.elapsed();
             match result {
-                Ok(faces) => {
+                Ok((faces, failed)) if !failed.is_empty() => {
+                    // The other faces are pasted; the failed ones keep the photo's pixels.
+                    summary.failed += 1;
+                    summary.faces += faces - failed.len();
+                    images_bar.suspend(|| {
+                        for err in &failed {
+                            report_failure(&image.path, &anyhow::anyhow!("{err}"));
+                        }
+                    });
+                }
+                Ok((faces, _)) => {
                     summary.done += 1;
                     summary.faces += faces;
                     if faces == 0 {
@@ -463,19 +473,27 @@ fn aligned_run(
         .iter()
         .map(|i| face_seed(args.seed, &i.name))
         .collect();
-    let result = restore_aligned_seeded(restorer, &faces, reference, &seeds, steps)
+    let result = restore_aligned_each(restorer, &faces, reference, &seeds, steps)
         .map_err(anyhow::Error::from)
         .and_then(|restored| {
+            let mut failed = 0;
             for ((face, image), r) in faces.iter().zip(images).zip(&restored) {
-                write_face_outputs(args, &image.name, "", face, r)?;
+                match r {
+                    Ok(r) => write_face_outputs(args, &image.name, "", face, r)?,
+                    Err(err) => {
+                        failed += 1;
+                        bar.suspend(|| eprintln!("failed: {}: {err}", image.path.display()));
+                    }
+                }
             }
-            Ok(())
+            Ok(failed)
         });
     summary.restoring += start.elapsed();
     match result {
-        Ok(()) => {
-            summary.done += images.len();
-            summary.faces += images.len();
+        Ok(failed) => {
+            summary.failed += failed;
+            summary.done += images.len() - failed;
+            summary.faces += images.len() - failed;
         }
         Err(err) => {
             summary.failed += images.len();
@@ -501,7 +519,8 @@ fn load_aligned(args: &Args, image: &InputImage) -> anyhow::Result<Rgb32FImage> 
     Ok(loaded.rgb)
 }
 
-/// Restores the faces of one photo; returns how many were found.
+/// Restores the faces of one photo; returns how many were found, and why each face that
+/// failed did (its output is then not pasted).
 fn whole_photo(
     args: &Args,
     restorer: &Restorer<'_, B>,
@@ -509,7 +528,7 @@ fn whole_photo(
     reference: Option<&Tensor<B, 2>>,
     image: &InputImage,
     steps: &mut StepBar,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<(usize, Vec<String>)> {
     let photo = load_image(&image.path, args.max_pixels)?;
     let face_options = FaceOptions {
         selection: if args.only_center_face {
@@ -535,6 +554,7 @@ fn whole_photo(
         args.batch_size as usize,
         steps,
     )?;
+    let mut failed = Vec::new();
     for (i, (face, r)) in restored.faces.iter().zip(&restored.restored).enumerate() {
         let suffix = format!("_{i:02}");
         save(
@@ -542,7 +562,10 @@ fn whole_photo(
             &face.crop,
             args,
         )?;
-        write_face_outputs(args, &image.name, &suffix, &face.crop, r)?;
+        match r {
+            Ok(r) => write_face_outputs(args, &image.name, &suffix, &face.crop, r)?,
+            Err(err) => failed.push(err.to_string()),
+        }
     }
     let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
     create_parent(&final_path)?;
@@ -553,7 +576,7 @@ fn whole_photo(
         restored.photo.is_high_bit_depth(),
         args.overwrite,
     )?;
-    Ok(restored.faces.len())
+    Ok((restored.faces.len(), failed))
 }
 
 /// restored_faces/, and on request stage1_faces/ and cmp/.

@@ -166,6 +166,7 @@ pub fn load_identity_encoder<B: Backend>(
     } else {
         SafetensorsFile::open(path)?
     };
+    file.check_finite()?;
     let kind = match parsed {
         Some(k) => k,
         None => IdentityNetworkKind::detect(&file)?,

@@ -139,6 +139,16 @@ pub enum IoError {
         /// What differs.
         problem: String,
     },
+    /// A float tensor holds a NaN or an infinity: every output computed with it would too.
+    #[error("{}: tensor `{key}` holds a non-finite value (NaN or infinity) at index {index}", path.display())]
+    NonFinite {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// The flat index of the first such value.
+        index: usize,
+    },
     /// A tensor is stored in an element type that cannot become float weights (or be saved).
     #[error("{}: tensor `{key}` has unsupported dtype {dtype}", path.display())]
     UnsupportedDtype {
@@ -177,6 +187,7 @@ impl IoError {
             | Self::Safetensors { path, .. }
             | Self::MissingTensor { path, .. }
             | Self::TensorMismatch { path, .. }
+            | Self::NonFinite { path, .. }
             | Self::UnsupportedDtype { path, .. }
             | Self::Pth { path, .. } => Some(path),
             Self::Codec(_) | Self::Shape(_) => None,

@@ -254,6 +254,42 @@ impl SafetensorsFile {
         }
     }
 
+    /// Checks every float tensor for NaN and infinities, on the stored bytes (no conversion):
+    /// a model with one such weight computes nothing but NaN, which must be caught when it is
+    /// loaded rather than pasted over a face.
+    ///
+    /// # Errors
+    /// [`IoError::NonFinite`] naming the first such tensor and the index in it.
+    pub fn check_finite(&self) -> Result<()> {
+        for (key, e) in &self.entries {
+            let bytes = &self.bytes[self.data_start + e.start..self.data_start + e.end];
+            let bad = match e.dtype {
+                DType::F64 => bytes
+                    .chunks_exact(8)
+                    .position(|b| !f64::from_le_bytes(b.try_into().expect("8 bytes")).is_finite()),
+                DType::F32 => bytes
+                    .chunks_exact(4)
+                    .position(|b| !f32::from_le_bytes(b.try_into().expect("4 bytes")).is_finite()),
+                // Exponent bits all set: infinity or NaN.
+                DType::F16 => bytes
+                    .chunks_exact(2)
+                    .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+                DType::BF16 => bytes
+                    .chunks_exact(2)
+                    .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+                _ => None,
+            };
+            if let Some(index) = bad {
+                return Err(IoError::NonFinite {
+                    path: self.path.clone(),
+                    key: key.clone(),
+                    index,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A tensor's data as stored in the file (no conversion; `BOOL` reads as `U8`).
     ///
     /// # Errors

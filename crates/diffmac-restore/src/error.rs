@@ -31,6 +31,16 @@ pub enum RestoreError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A stage's output for one face holds NaN or infinite values: the face is not written.
+    #[error("face {face}: {}", non_finite_message(*stage, dtype))]
+    NonFinite {
+        /// The face's index in its batch.
+        face: usize,
+        /// The stage (1 or 2) whose output is not finite.
+        stage: u8,
+        /// The precision the model ran in (`F16`, `BF16`, `F32`).
+        dtype: String,
+    },
     /// A bundle's `config.json` is not valid or does not fit its files.
     #[error("{}: {message}", path.display())]
     Bundle {
@@ -49,3 +59,14 @@ pub enum RestoreError {
 
 /// This crate's result type.
 pub type Result<T> = std::result::Result<T, RestoreError>;
+
+fn non_finite_message(stage: u8, dtype: &str) -> String {
+    let why = if dtype == "F16" {
+        "f16 cannot hold every value the model computes: run with --precision bf16 or f32"
+    } else {
+        "the model's weights may hold non-finite values: check it with `diffmac-convert check`"
+    };
+    format!(
+        "stage {stage} produced non-finite values (NaN or infinity) in {dtype}; {why}. The face is not written"
+    )
+}

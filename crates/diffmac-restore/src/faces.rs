@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
 use diffmac_face::{AlignedFace, FaceOptions, Mtcnn, faces as face_ops};
-use diffmac_io::{LoadedImage, images_to_tensor, tensor_to_images};
+use diffmac_io::{IoError, LoadedImage, images_to_tensor, tensor_to_images};
 use image::Rgb32FImage;
 use image::imageops::FilterType;
 use rand::RngExt;
@@ -48,7 +48,9 @@ pub fn restore_aligned<B: Backend>(
 ) -> Result<Vec<RestoredFace>> {
     restore_resized(restorer, faces, |lq| {
         restorer.restore(lq, reference.cloned(), seed, observer)
-    })
+    })?
+    .into_iter()
+    .collect()
 }
 
 /// As [`restore_aligned`], with one seed per face (`seeds[i]` for `faces[i]`, see
@@ -64,18 +66,36 @@ pub fn restore_aligned_seeded<B: Backend>(
     seeds: &[u64],
     observer: &mut dyn Observer<B>,
 ) -> Result<Vec<RestoredFace>> {
+    restore_aligned_each(restorer, faces, reference, seeds, observer)?
+        .into_iter()
+        .collect()
+}
+
+/// As [`restore_aligned_seeded`], with one outcome per face: a face whose stage output is not
+/// finite ([`RestoreError::NonFinite`]) fails alone, and the others of the batch are kept.
+///
+/// # Errors
+/// As [`restore_aligned_seeded`], for the batch as a whole.
+pub fn restore_aligned_each<B: Backend>(
+    restorer: &Restorer<'_, B>,
+    faces: &[Rgb32FImage],
+    reference: Option<&Tensor<B, 2>>,
+    seeds: &[u64],
+    observer: &mut dyn Observer<B>,
+) -> Result<Vec<Result<RestoredFace>>> {
     restore_resized(restorer, faces, |lq| {
         restorer.restore_seeded(lq, reference.cloned(), seeds, observer)
     })
 }
 
 /// Checks and resizes `faces` to the model's size, restores them with `restore` and resizes
-/// the results back.
+/// the results back; a face whose stage output holds NaN or infinity gets
+/// [`RestoreError::NonFinite`] instead.
 fn restore_resized<B: Backend>(
     restorer: &Restorer<'_, B>,
     faces: &[Rgb32FImage],
     restore: impl FnOnce(Tensor<B, 4>) -> Result<Restored<B>>,
-) -> Result<Vec<RestoredFace>> {
+) -> Result<Vec<Result<RestoredFace>>> {
     let Some(first) = faces.first() else {
         return Ok(Vec::new());
     };
@@ -96,12 +116,48 @@ fn restore_resized<B: Backend>(
             .map(|i| resize(i, w))
             .collect())
     };
+    let dtype = format!("{:?}", restored.output().dtype());
+    let bad1 = non_finite_items(&restored.stage1)?;
+    let bad2 = non_finite_items(restored.output())?;
     let stage1 = back(restored.stage1.clone())?;
     let output = back(restored.output().clone())?;
     Ok(stage1
         .into_iter()
         .zip(output)
-        .map(|(stage1, output)| RestoredFace { stage1, output })
+        .enumerate()
+        .map(|(face, (stage1, output))| {
+            let stage = if bad1.contains(&face) {
+                1
+            } else if bad2.contains(&face) {
+                2
+            } else {
+                return Ok(RestoredFace { stage1, output });
+            };
+            Err(RestoreError::NonFinite {
+                face,
+                stage,
+                dtype: dtype.clone(),
+            })
+        })
+        .collect())
+}
+
+/// The items of a `[N, C, H, W]` batch that hold a NaN or an infinity.
+fn non_finite_items<B: Backend>(t: &Tensor<B, 4>) -> Result<Vec<usize>> {
+    let n = t.dims()[0];
+    let values = t
+        .clone()
+        .cast(burn::tensor::DType::F32)
+        .into_data()
+        .into_vec::<f32>()
+        .map_err(|e| IoError::Shape(format!("cannot read the output's values: {e:?}")))?;
+    let per_item = values.len() / n.max(1);
+    Ok((0..n)
+        .filter(|&i| {
+            values[i * per_item..(i + 1) * per_item]
+                .iter()
+                .any(|v| !v.is_finite())
+        })
         .collect())
 }
 
@@ -117,12 +173,13 @@ fn resize(image: &Rgb32FImage, size: u32) -> Rgb32FImage {
 }
 
 /// A restored whole photo.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RestoredPhoto {
     /// The faces found, aligned (the crops that were restored).
     pub faces: Vec<AlignedFace>,
-    /// Each face's restoration, in the order of `faces`.
-    pub restored: Vec<RestoredFace>,
+    /// Each face's restoration, in the order of `faces`, or why it failed (a face whose
+    /// output is not finite, [`RestoreError::NonFinite`]); failed faces are not pasted.
+    pub restored: Vec<Result<RestoredFace>>,
     /// The photo with the restored faces pasted back (scaled by the paste options' upscale;
     /// alpha and colour type kept).
     pub photo: LoadedImage,
@@ -165,16 +222,31 @@ pub fn restore_photo<B: Backend>(
     let mut restored = Vec::with_capacity(faces.len());
     for (batch, seeds) in faces.chunks(batch_size).zip(seeds.chunks(batch_size)) {
         let crops: Vec<Rgb32FImage> = batch.iter().map(|f| f.crop.clone()).collect();
-        restored.extend(restore_aligned_seeded(
-            restorer, &crops, reference, seeds, observer,
-        )?);
+        let first = restored.len();
+        restored.extend(
+            restore_aligned_each(restorer, &crops, reference, seeds, observer)?
+                .into_iter()
+                .map(|r| match r {
+                    // The index in the photo, not in the batch.
+                    Err(RestoreError::NonFinite { face, stage, dtype }) => {
+                        Err(RestoreError::NonFinite {
+                            face: first + face,
+                            stage,
+                            dtype,
+                        })
+                    }
+                    other => other,
+                }),
+        );
     }
     let paste: Vec<PasteFace<'_>> = faces
         .iter()
         .zip(&restored)
-        .map(|(f, r)| PasteFace {
-            face: &r.output,
-            to_crop: f.to_crop,
+        .filter_map(|(f, r)| {
+            r.as_ref().ok().map(|r| PasteFace {
+                face: &r.output,
+                to_crop: f.to_crop,
+            })
         })
         .collect();
     let photo = paste_faces_into_photo(photo, &paste, paste_options)?;

@@ -118,7 +118,12 @@ impl<B: Backend> ModelBundle<B> {
                 .noise_schedule()
                 .map_err(RestoreError::from),
         );
-        let file = |name: &str| SafetensorsFile::open(dir.join(name)).map_err(RestoreError::from);
+        // Every weight is checked for NaN and infinities: one would make every face NaN.
+        let file = |name: &str| -> Result<SafetensorsFile> {
+            let f = SafetensorsFile::open(dir.join(name))?;
+            f.check_finite()?;
+            Ok(f)
+        };
 
         let vae = vae_config.as_ref().and_then(|c| {
             let f = p.take(file(&config.vae))?;
