@@ -18,7 +18,7 @@ use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac_face::faces::{align_face, find_faces};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
 use diffmac_face::{Detection, FaceOptions, FaceSelection, Mtcnn, Similarity};
-use diffmac_io::{load_image, save_image};
+use diffmac_io::{Storage, load_image, save_image};
 use image::{Rgb, Rgb32FImage};
 use serde_json::json;
 
@@ -168,18 +168,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: cannot create folder: {e}", dir.display()))?;
         for (i, a) in aligned.iter().enumerate() {
             let path = dir.join(format!("{stem}_face{i:02}.png"));
-            save_image(
-                &path,
-                &a.crop,
-                None,
-                photo.is_high_bit_depth(),
-                args.overwrite,
-            )?;
+            save_image(&path, &a.crop, None, photo.storage(), args.overwrite)?;
         }
     }
     if let Some(path) = &args.annotate {
         let drawn = annotate(&photo.rgb, &found);
-        save_image(path, &drawn, photo.alpha.as_ref(), false, args.overwrite)?;
+        save_image(
+            path,
+            &drawn,
+            photo.alpha.as_ref(),
+            Storage::RGB8,
+            args.overwrite,
+        )?;
     }
     let crops: Vec<(Rgb32FImage, Similarity)> = aligned
         .iter()
@@ -191,7 +191,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             path,
             &out.rgb,
             out.alpha.as_ref(),
-            out.is_high_bit_depth(),
+            out.storage(),
             args.overwrite,
         )?;
     }
@@ -205,7 +205,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             &crops,
         )?;
         let fig = figure(&annotate(&photo.rgb, &found), &crops, &out.rgb);
-        save_image(path, &fig, None, false, args.overwrite)?;
+        save_image(path, &fig, None, Storage::RGB8, args.overwrite)?;
     }
     Ok(())
 }

@@ -462,3 +462,59 @@ fn the_batch_size_does_not_change_the_results() {
         }
     }
 }
+
+/// Photos go back out as they came in: a photo without a face byte for byte, a grayscale one
+/// grayscale (the restored luma) unless --colorize, a 16-bit one with 16 bits.
+#[test]
+fn photos_keep_their_storage() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    let input = work.path().join("photos");
+    std::fs::create_dir_all(&input).unwrap();
+    // A 16-bit grey photo without a face, and the sample face as 8-bit grey and 16-bit colour.
+    image::ImageBuffer::from_fn(96, 80, |x, y| image::Luma([(x * 600 + y * 97) as u16]))
+        .save(input.join("wall16.png"))
+        .unwrap();
+    let obama = image::open(faces().join("obama.jpg")).unwrap();
+    obama.to_luma8().save(input.join("grey.png")).unwrap();
+    obama.to_rgb16().save(input.join("deep.png")).unwrap();
+    let color = |out: &Path| image::open(out).unwrap().color();
+    for (out, extra) in [("plain", None), ("colour", Some("--colorize"))] {
+        let out = work.path().join(out);
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--quiet",
+        ];
+        args.extend(extra);
+        let run = restore(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert_eq!(
+            std::fs::read(out.join("final_results/wall16.png")).unwrap(),
+            std::fs::read(input.join("wall16.png")).unwrap(),
+            "a photo without a face is copied byte for byte"
+        );
+        assert_eq!(
+            color(&out.join("final_results/deep.png")),
+            image::ColorType::Rgb16
+        );
+        let (grey, face) = (
+            color(&out.join("final_results/grey.png")),
+            color(&out.join("restored_faces/grey_00.png")),
+        );
+        if extra.is_none() {
+            assert_eq!((grey, face), (image::ColorType::L8, image::ColorType::L8));
+        } else {
+            assert_eq!(
+                (grey, face),
+                (image::ColorType::Rgb8, image::ColorType::Rgb8)
+            );
+        }
+    }
+}

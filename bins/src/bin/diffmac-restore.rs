@@ -13,7 +13,9 @@ use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::face::paste::PasteOptions;
 use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
-use diffmac::io::{DEFAULT_MAX_PIXELS, load_image, save_image};
+use diffmac::io::{
+    DEFAULT_MAX_PIXELS, LoadedImage, Storage, load_image, save_image, write_atomically,
+};
 use diffmac::mib::InjectionKind;
 use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_each, restore_photo};
 use diffmac::restore::layout::{
@@ -101,6 +103,10 @@ struct Args {
     /// Precision of the model weights and activations.
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     precision: PrecisionArg,
+    /// Restore grayscale photos in colour (by default a grayscale input comes back grayscale:
+    /// the restored luma).
+    #[arg(long)]
+    colorize: bool,
     /// Also write input | output comparison sheets into cmp/.
     #[arg(long)]
     save_cmp: bool,
@@ -406,8 +412,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     Ok(summary.failed == 0)
 }
 
+/// An aligned face read for restoring, with how its outputs are stored.
+struct AlignedInput<'a> {
+    image: &'a InputImage,
+    face: Rgb32FImage,
+    storage: Storage,
+}
+
 /// Restores a batch of aligned faces; failures are reported per file.
-#[allow(clippy::too_many_arguments)]
 fn aligned_batch(
     args: &Args,
     restorer: &Restorer<'_, B>,
@@ -417,14 +429,10 @@ fn aligned_batch(
     summary: &mut Summary,
     bar: &ProgressBar,
 ) {
-    let mut faces = Vec::new();
-    let mut ok = Vec::new();
+    let mut inputs = Vec::new();
     for image in batch {
         match load_aligned(args, image) {
-            Ok(face) => {
-                faces.push(face);
-                ok.push(*image);
-            }
+            Ok(input) => inputs.push(input),
             Err(err) => {
                 summary.failed += 1;
                 bar.suspend(|| report_failure(&image.path, &err));
@@ -432,57 +440,52 @@ fn aligned_batch(
             }
         }
     }
-    if faces.is_empty() {
+    let Some(first) = inputs.first() else {
         return;
-    }
+    };
     // Faces of one batch must share a size: restore mismatching ones alone.
-    if faces
-        .iter()
-        .any(|f| f.dimensions() != faces[0].dimensions())
-    {
-        for (face, image) in faces.into_iter().zip(ok) {
-            aligned_run(
-                args,
-                restorer,
-                reference,
-                vec![face],
-                &[image],
-                steps,
-                summary,
-                bar,
-            );
+    let size = first.face.dimensions();
+    if inputs.iter().any(|i| i.face.dimensions() != size) {
+        for input in inputs {
+            aligned_run(args, restorer, reference, vec![input], steps, summary, bar);
         }
         return;
     }
-    aligned_run(args, restorer, reference, faces, &ok, steps, summary, bar);
+    aligned_run(args, restorer, reference, inputs, steps, summary, bar);
 }
 
-#[allow(clippy::too_many_arguments)]
 fn aligned_run(
     args: &Args,
     restorer: &Restorer<'_, B>,
     reference: Option<&Tensor<B, 2>>,
-    faces: Vec<Rgb32FImage>,
-    images: &[&InputImage],
+    inputs: Vec<AlignedInput<'_>>,
     steps: &mut StepBar,
     summary: &mut Summary,
     bar: &ProgressBar,
 ) {
     let start = Instant::now();
-    let seeds: Vec<u64> = images
+    let seeds: Vec<u64> = inputs
         .iter()
-        .map(|i| face_seed(args.seed, &i.name))
+        .map(|i| face_seed(args.seed, &i.image.name))
         .collect();
+    let faces: Vec<Rgb32FImage> = inputs.iter().map(|i| i.face.clone()).collect();
     let result = restore_aligned_each(restorer, &faces, reference, &seeds, steps)
         .map_err(anyhow::Error::from)
         .and_then(|restored| {
             let mut failed = 0;
-            for ((face, image), r) in faces.iter().zip(images).zip(&restored) {
+            for (input, r) in inputs.iter().zip(&restored) {
                 match r {
-                    Ok(r) => write_face_outputs(args, &image.name, "", face, r)?,
+                    Ok(r) => write_face_outputs(
+                        args,
+                        &input.image.name,
+                        "",
+                        &input.face,
+                        r,
+                        input.storage,
+                    )?,
                     Err(err) => {
                         failed += 1;
-                        bar.suspend(|| eprintln!("failed: {}: {err}", image.path.display()));
+                        bar.suspend(|| eprintln!("failed: {}: {err}", input.image.path.display()));
                     }
                 }
             }
@@ -492,22 +495,22 @@ fn aligned_run(
     match result {
         Ok(failed) => {
             summary.failed += failed;
-            summary.done += images.len() - failed;
-            summary.faces += images.len() - failed;
+            summary.done += inputs.len() - failed;
+            summary.faces += inputs.len() - failed;
         }
         Err(err) => {
-            summary.failed += images.len();
-            let names: Vec<String> = images
+            summary.failed += inputs.len();
+            let names: Vec<String> = inputs
                 .iter()
-                .map(|i| i.path.display().to_string())
+                .map(|i| i.image.path.display().to_string())
                 .collect();
             bar.suspend(|| eprintln!("failed: {}: {err:#}", names.join(", ")));
         }
     }
-    bar.inc(images.len() as u64);
+    bar.inc(inputs.len() as u64);
 }
 
-fn load_aligned(args: &Args, image: &InputImage) -> anyhow::Result<Rgb32FImage> {
+fn load_aligned<'a>(args: &Args, image: &'a InputImage) -> anyhow::Result<AlignedInput<'a>> {
     let loaded = load_image(&image.path, args.max_pixels)?;
     let (w, h) = loaded.rgb.dimensions();
     if w != h {
@@ -516,7 +519,20 @@ fn load_aligned(args: &Args, image: &InputImage) -> anyhow::Result<Rgb32FImage> 
     if w < 16 {
         bail!("image is {w}×{h}, too small to be a face");
     }
-    Ok(loaded.rgb)
+    Ok(AlignedInput {
+        image,
+        storage: face_storage(args, &loaded),
+        face: loaded.rgb,
+    })
+}
+
+/// How the face images of `input` are written: 8-bit, and grey when the input is grey
+/// (unless --colorize).
+fn face_storage(args: &Args, input: &LoadedImage) -> Storage {
+    Storage {
+        high_bit_depth: false,
+        grey: input.is_grey() && !args.colorize,
+    }
 }
 
 /// Restores the faces of one photo; returns how many were found, and why each face that
@@ -554,48 +570,65 @@ fn whole_photo(
         args.batch_size as usize,
         steps,
     )?;
+    let faces_as = face_storage(args, &photo);
     let mut failed = Vec::new();
     for (i, (face, r)) in restored.faces.iter().zip(&restored.restored).enumerate() {
         let suffix = format!("_{i:02}");
         save(
             &output_path(&args.output, CROPPED_FACES, &image.name, &suffix),
             &face.crop,
+            faces_as,
             args,
         )?;
         match r {
-            Ok(r) => write_face_outputs(args, &image.name, &suffix, &face.crop, r)?,
+            Ok(r) => write_face_outputs(args, &image.name, &suffix, &face.crop, r, faces_as)?,
             Err(err) => failed.push(err.to_string()),
         }
     }
     let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
     create_parent(&final_path)?;
-    save_image(
-        &final_path,
-        &restored.photo.rgb,
-        restored.photo.alpha.as_ref(),
-        restored.photo.is_high_bit_depth(),
-        args.overwrite,
-    )?;
+    if restored.faces.is_empty() && args.upscale == 1 && is_png(&image.path) {
+        // Nothing to change: the photo itself, byte for byte.
+        let bytes = std::fs::read(&image.path)
+            .with_context(|| format!("{}: cannot read", image.path.display()))?;
+        write_atomically(&final_path, &bytes, args.overwrite)?;
+    } else {
+        // As the photo was stored: bit depth, alpha, and grey unless --colorize.
+        let storage = Storage {
+            grey: photo.is_grey() && !args.colorize,
+            ..photo.storage()
+        };
+        save_image(
+            &final_path,
+            &restored.photo.rgb,
+            restored.photo.alpha.as_ref(),
+            storage,
+            args.overwrite,
+        )?;
+    }
     Ok((restored.faces.len(), failed))
 }
 
-/// restored_faces/, and on request stage1_faces/ and cmp/.
+/// restored_faces/, and on request stage1_faces/ and cmp/, stored as `storage` says.
 fn write_face_outputs(
     args: &Args,
     name: &str,
     suffix: &str,
     input: &Rgb32FImage,
     restored: &RestoredFace,
+    storage: Storage,
 ) -> anyhow::Result<()> {
     save(
         &output_path(&args.output, RESTORED_FACES, name, suffix),
         &restored.output,
+        storage,
         args,
     )?;
     if args.save_stage1 {
         save(
             &output_path(&args.output, STAGE1_FACES, name, suffix),
             &restored.stage1,
+            storage,
             args,
         )?;
     }
@@ -604,7 +637,12 @@ fn write_face_outputs(
         let mut sheet = Rgb32FImage::new(2 * w, h);
         image::imageops::replace(&mut sheet, input, 0, 0);
         image::imageops::replace(&mut sheet, &restored.output, i64::from(w), 0);
-        save(&output_path(&args.output, CMP, name, suffix), &sheet, args)?;
+        save(
+            &output_path(&args.output, CMP, name, suffix),
+            &sheet,
+            storage,
+            args,
+        )?;
     }
     Ok(())
 }
@@ -627,8 +665,16 @@ fn create_parent(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn save(path: &Path, image: &Rgb32FImage, args: &Args) -> anyhow::Result<()> {
+fn save(path: &Path, image: &Rgb32FImage, storage: Storage, args: &Args) -> anyhow::Result<()> {
     create_parent(path)?;
-    save_image(path, image, None, false, args.overwrite)?;
+    save_image(path, image, None, storage, args.overwrite)?;
     Ok(())
+}
+
+/// Whether the file at `path` is a PNG (by its content, not its name).
+fn is_png(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| head == *b"\x89PNG\r\n\x1a\n")
 }

@@ -55,7 +55,8 @@ struct Args {
     /// Run seed (overrides seed).
     #[arg(long)]
     seed: Option<u64>,
-    /// Stage II: the Stage I checkpoint folder to start from (overrides stage2.stage1_checkpoint).
+    /// Stage II: the Stage I checkpoint to start from, a step folder, the Stage I run folder or
+    /// its checkpoints/latest file (overrides stage2.stage1_checkpoint).
     #[arg(long)]
     stage1_checkpoint: Option<PathBuf>,
     /// Continue the newest checkpoint in the run folder (its config is used, but --steps).

@@ -7,8 +7,8 @@ use diffmac_face::Similarity;
 use diffmac_face::paste::{
     PasteFace, PasteOptions, face_mask, from_upscaled, paste_faces, paste_faces_into_photo,
 };
-use diffmac_io::{load_image, save_image};
-use image::{ImageBuffer, Luma, LumaA, Rgb, Rgb32FImage, Rgba};
+use diffmac_io::load_image;
+use image::{ImageBuffer, Rgb, Rgb32FImage, Rgba};
 
 fn photo(w: u32, h: u32) -> Rgb32FImage {
     Rgb32FImage::from_fn(w, h, |x, y| {
@@ -130,49 +130,6 @@ fn upscaled_output_keeps_the_upscaled_background_outside_the_masks() {
         )
         .is_err()
     );
-}
-
-#[test]
-fn alpha_grey_and_16_bit_files_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    // RGBA, 8-bit: alpha is kept.
-    let rgba = ImageBuffer::from_fn(40, 30, |x, y| {
-        Rgba([x as u8 * 6, y as u8 * 8, 100, (x * 6) as u8])
-    });
-    let path = dir.path().join("rgba.png");
-    rgba.save(&path).unwrap();
-    let p = load_image(&path, 1 << 20).unwrap();
-    let alpha = p.alpha.as_ref().expect("alpha kept");
-    assert_eq!(alpha.get_pixel(10, 3).0[0], 60.0 / 255.0);
-    let out = dir.path().join("out.png");
-    save_image(&out, &p.rgb, p.alpha.as_ref(), p.is_high_bit_depth(), false).unwrap();
-    let back = image::open(&out).unwrap().to_rgba8();
-    assert_eq!(back, rgba);
-    // Refuses to overwrite.
-    assert!(save_image(&out, &p.rgb, None, false, false).is_err());
-
-    // Grey + alpha, 16-bit: grey is expanded, 16 bits are kept on writing.
-    let la = ImageBuffer::from_fn(20, 10, |x, y| {
-        LumaA([x as u16 * 3000, 65535 - y as u16 * 1000])
-    });
-    let path = dir.path().join("grey16.png");
-    image::DynamicImage::ImageLumaA16(la.clone())
-        .save(&path)
-        .unwrap();
-    let p = load_image(&path, 1 << 20).unwrap();
-    assert!(p.is_high_bit_depth());
-    let px = p.rgb.get_pixel(5, 0).0;
-    assert!(px[0] == px[1] && px[1] == px[2] && (px[0] - 15000.0 / 65535.0).abs() < 1e-6);
-    let out = dir.path().join("grey16_out.png");
-    save_image(&out, &p.rgb, p.alpha.as_ref(), true, false).unwrap();
-    let back = image::open(&out).unwrap().to_rgba16();
-    assert_eq!(back.get_pixel(5, 2).0, [15000, 15000, 15000, 63535]);
-
-    // Plain grey 8-bit: no alpha.
-    let grey = ImageBuffer::from_fn(8, 8, |x, _| Luma([x as u8 * 30]));
-    let path = dir.path().join("grey.png");
-    grey.save(&path).unwrap();
-    assert!(load_image(&path, 1 << 20).unwrap().alpha.is_none());
 }
 
 #[test]

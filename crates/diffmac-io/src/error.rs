@@ -14,6 +14,14 @@ pub enum IoError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A path does not lead to what was asked for (a checkpoint through a `latest` pointer).
+    #[error("{}: {what}", path.display())]
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+        /// What it is not, or what is missing.
+        what: String,
+    },
     /// The file's bytes are not in any image format this build can read.
     #[error("{}: not an image (unknown or unsupported file format)", path.display())]
     NotAnImage {
@@ -175,6 +183,7 @@ impl IoError {
         match self {
             Self::Io { path, .. }
             | Self::NotAnImage { path }
+            | Self::NotFound { path, .. }
             | Self::Decode { path, .. }
             | Self::Encode { path, .. }
             | Self::Truncated { path }

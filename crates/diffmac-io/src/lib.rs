@@ -7,6 +7,7 @@
 //! - [`save`]: images written in the format their name asks for, 8 or 16 bits, with alpha;
 //! - [`write`]: atomic writes that never replace a file unasked;
 //! - [`inputs`]: the image files of a file or folder argument, sorted;
+//! - [`latest`]: the checkpoint a run folder's `latest` pointer names;
 //! - [`tensor`]: images ↔ `Tensor<B, 4>` (`[N, 3, H, W]` in [-1, 1], the SD VAE's range);
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
@@ -29,6 +30,7 @@
 pub mod checksum;
 pub mod error;
 pub mod inputs;
+pub mod latest;
 pub mod load;
 pub mod pth;
 pub mod save;
@@ -40,9 +42,10 @@ pub mod write;
 pub use checksum::{sha256_file, sha256_hex};
 pub use error::{IoError, Result};
 pub use inputs::{IMAGE_EXTENSIONS, Inputs, collect_images, collect_inputs};
+pub use latest::{LATEST_FILE, resolve_latest};
 pub use load::{Alpha32FImage, DEFAULT_MAX_PIXELS, LoadedImage, load_image};
 pub use pth::read_pth;
-pub use save::save_image;
+pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};
 pub use tensor::{images_to_tensor, tensor_to_images};
 pub use weights::{SafetensorsFile, safetensors_bytes, save_safetensors};

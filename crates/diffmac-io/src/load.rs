@@ -10,6 +10,7 @@ use image::{
 };
 
 use crate::error::{IoError, Result};
+use crate::save::Storage;
 
 /// Default pixel limit: 64 megapixels (an 8000×8000 photo), well above any face crop.
 pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
@@ -35,6 +36,19 @@ impl LoadedImage {
     /// Whether the file stored more than 8 bits per channel.
     pub fn is_high_bit_depth(&self) -> bool {
         self.source_color.bytes_per_pixel() / self.source_color.channel_count() > 1
+    }
+
+    /// Whether the file stored one grey channel (with or without alpha).
+    pub fn is_grey(&self) -> bool {
+        !self.source_color.has_color()
+    }
+
+    /// How to save a result so that it is stored as this image was: bit depth and grey.
+    pub fn storage(&self) -> Storage {
+        Storage {
+            high_bit_depth: self.is_high_bit_depth(),
+            grey: self.is_grey(),
+        }
     }
 }
 

@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::textured;
-use diffmac_io::{IoError, load_image};
-use image::{DynamicImage, ImageBuffer, Luma, Rgb, Rgba};
+use diffmac_io::{IoError, Storage, load_image, save_image};
+use image::{DynamicImage, ImageBuffer, Luma, LumaA, Rgb, Rgba};
 
 const LIMIT: u64 = 1 << 24;
 
@@ -180,4 +180,75 @@ fn exif_orientation_is_applied() {
         .unwrap();
     let loaded = load_image(&path, LIMIT).unwrap();
     assert_eq!(loaded.rgb.dimensions(), (20, 40));
+}
+
+#[test]
+fn alpha_grey_and_16_bit_files_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    // RGBA, 8-bit: alpha is kept.
+    let rgba = ImageBuffer::from_fn(40, 30, |x, y| {
+        Rgba([x as u8 * 6, y as u8 * 8, 100, (x * 6) as u8])
+    });
+    let path = dir.path().join("rgba.png");
+    rgba.save(&path).unwrap();
+    let p = load_image(&path, 1 << 20).unwrap();
+    let alpha = p.alpha.as_ref().expect("alpha kept");
+    assert_eq!(alpha.get_pixel(10, 3).0[0], 60.0 / 255.0);
+    let out = dir.path().join("out.png");
+    save_image(&out, &p.rgb, p.alpha.as_ref(), p.storage(), false).unwrap();
+    let back = image::open(&out).unwrap().to_rgba8();
+    assert_eq!(back, rgba);
+    // Refuses to overwrite.
+    assert!(save_image(&out, &p.rgb, None, Storage::RGB8, false).is_err());
+
+    // Grey + alpha, 16-bit: grey is expanded on loading; written like the source, it is
+    // grey + alpha and 16-bit again, bit for bit.
+    let la = ImageBuffer::from_fn(20, 10, |x, y| {
+        LumaA([x as u16 * 3000, 65535 - y as u16 * 1000])
+    });
+    let path = dir.path().join("grey16.png");
+    image::DynamicImage::ImageLumaA16(la.clone())
+        .save(&path)
+        .unwrap();
+    let p = load_image(&path, 1 << 20).unwrap();
+    assert!(p.is_high_bit_depth());
+    let px = p.rgb.get_pixel(5, 0).0;
+    assert!(px[0] == px[1] && px[1] == px[2] && (px[0] - 15000.0 / 65535.0).abs() < 1e-6);
+    assert!(p.is_grey());
+    let out = dir.path().join("grey16_out.png");
+    save_image(&out, &p.rgb, p.alpha.as_ref(), p.storage(), false).unwrap();
+    let back = image::open(&out).unwrap();
+    assert_eq!(back.color(), image::ColorType::La16);
+    assert_eq!(back.to_luma_alpha16(), la);
+    // As 16-bit colour when asked.
+    let out = dir.path().join("grey16_rgb.png");
+    let deep_rgb = Storage {
+        high_bit_depth: true,
+        grey: false,
+    };
+    save_image(&out, &p.rgb, p.alpha.as_ref(), deep_rgb, false).unwrap();
+    let back = image::open(&out).unwrap().to_rgba16();
+    assert_eq!(back.get_pixel(5, 2).0, [15000, 15000, 15000, 63535]);
+
+    // Plain grey 8-bit: no alpha.
+    let grey = ImageBuffer::from_fn(8, 8, |x, _| Luma([x as u8 * 30]));
+    let path = dir.path().join("grey.png");
+    grey.save(&path).unwrap();
+    assert!(load_image(&path, 1 << 20).unwrap().alpha.is_none());
+}
+
+#[test]
+fn colours_saved_as_grey_keep_the_bt601_luma() {
+    let dir = tempfile::tempdir().unwrap();
+    let rgb = image::Rgb32FImage::from_pixel(4, 4, Rgb([1.0, 0.0, 0.0]));
+    let path = dir.path().join("red.png");
+    let grey = Storage {
+        high_bit_depth: false,
+        grey: true,
+    };
+    save_image(&path, &rgb, None, grey, false).unwrap();
+    let back = image::open(&path).unwrap();
+    assert_eq!(back.color(), image::ColorType::L8);
+    // 0.299 · 255 = 76.2.
+    assert_eq!(back.to_luma8().get_pixel(0, 0).0, [76]);
 }

@@ -47,7 +47,7 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// The state file.
 pub const STATE_FILE: &str = "state.json";
 /// The pointer to the newest checkpoint.
-pub const LATEST_FILE: &str = "latest";
+pub use diffmac_io::LATEST_FILE;
 
 /// How the random streams continue after a checkpoint. Every draw is derived from the run
 /// seed and a counter (micro-batch index, sample index), so the state is those numbers.

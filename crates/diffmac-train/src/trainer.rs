@@ -192,7 +192,17 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
             }
             (c, Some(state))
         }
-        None => (config, None),
+        None => {
+            // A Stage I run folder or its `latest` names the checkpoint to start from.
+            let mut config = config;
+            if let Some(p) = &config.stage2.stage1_checkpoint {
+                config.stage2.stage1_checkpoint = Some(diffmac_io::resolve_latest(
+                    p,
+                    crate::checkpoint::STATE_FILE,
+                )?);
+            }
+            (config, None)
+        }
     };
     config.validate()?;
     if let Some(s) = &state

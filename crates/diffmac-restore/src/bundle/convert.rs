@@ -270,31 +270,6 @@ fn copy_into(from: &Path, dir: &Path, name: &str) -> Result<()> {
     std::fs::rename(&tmp, &target).map_err(io(&target))
 }
 
-/// The checkpoint folder `path` means: the folder itself, or the one named by a `latest` file
-/// (given directly, or inside the given folder, as diffmac-train writes `checkpoints/latest`).
-fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
-    let latest = if path.is_file() {
-        path.to_path_buf()
-    } else if !path.join("state.json").exists() && path.join("latest").is_file() {
-        path.join("latest")
-    } else {
-        return Ok(path.to_path_buf());
-    };
-    let name = std::fs::read_to_string(&latest).map_err(io(&latest))?;
-    let folder = latest.parent().unwrap_or(Path::new(".")).join(name.trim());
-    if folder.join("state.json").exists() {
-        Ok(folder)
-    } else {
-        Err(RestoreError::Bundle {
-            path: latest,
-            message: format!(
-                "names {}, which is not a checkpoint folder",
-                folder.display()
-            ),
-        })
-    }
-}
-
 /// The stage a checkpoint folder belongs to, from its `state.json` (`"stage": 1 | 2`).
 fn checkpoint_stage(checkpoint: &Path) -> Result<u8> {
     let path = checkpoint.join("state.json");
@@ -342,7 +317,7 @@ pub fn merge_checkpoint<B: Backend>(
     device: &Device<B>,
 ) -> Result<BundleConfig> {
     let mut config = BundleConfig::load(bundle_dir)?;
-    let resolved = resolve_checkpoint(checkpoint)?;
+    let resolved = diffmac_io::resolve_latest(checkpoint, "state.json")?;
     let checkpoint = resolved.as_path();
     let stage = match stage {
         Some(s @ (1 | 2)) => s,
