@@ -48,5 +48,5 @@ pub use pth::read_pth;
 pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};
 pub use tensor::{images_to_tensor, tensor_to_images};
-pub use weights::{SafetensorsFile, safetensors_bytes, save_safetensors};
+pub use weights::{SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors};
 pub use write::write_atomically;

@@ -263,23 +263,7 @@ impl SafetensorsFile {
     pub fn check_finite(&self) -> Result<()> {
         for (key, e) in &self.entries {
             let bytes = &self.bytes[self.data_start + e.start..self.data_start + e.end];
-            let bad = match e.dtype {
-                DType::F64 => bytes
-                    .chunks_exact(8)
-                    .position(|b| !f64::from_le_bytes(b.try_into().expect("8 bytes")).is_finite()),
-                DType::F32 => bytes
-                    .chunks_exact(4)
-                    .position(|b| !f32::from_le_bytes(b.try_into().expect("4 bytes")).is_finite()),
-                // Exponent bits all set: infinity or NaN.
-                DType::F16 => bytes
-                    .chunks_exact(2)
-                    .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
-                DType::BF16 => bytes
-                    .chunks_exact(2)
-                    .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
-                _ => None,
-            };
-            if let Some(index) = bad {
+            if let Some(index) = non_finite_in(bytes, e.dtype) {
                 return Err(IoError::NonFinite {
                     path: self.path.clone(),
                     key: key.clone(),
@@ -418,6 +402,32 @@ impl SafetensorsFile {
         prelu.alpha = Param::from_tensor(alpha);
         Ok(prelu)
     }
+}
+
+/// The index of the first NaN or infinity in little-endian `bytes` of `dtype` (none for
+/// integer types): on the stored bits, so that no conversion can hide or create one.
+fn non_finite_in(bytes: &[u8], dtype: DType) -> Option<usize> {
+    match dtype {
+        DType::F64 => bytes
+            .chunks_exact(8)
+            .position(|b| !f64::from_le_bytes(b.try_into().expect("8 bytes")).is_finite()),
+        DType::F32 | DType::Flex32 => bytes
+            .chunks_exact(4)
+            .position(|b| !f32::from_le_bytes(b.try_into().expect("4 bytes")).is_finite()),
+        // Exponent bits all set: infinity or NaN.
+        DType::F16 => bytes
+            .chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+        DType::BF16 => bytes
+            .chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+        _ => None,
+    }
+}
+
+/// The index of the first NaN or infinity of a float tensor's data, if any.
+pub fn first_non_finite(data: &TensorData) -> Option<usize> {
+    non_finite_in(data.as_bytes(), data.dtype)
 }
 
 /// Serialises tensors in the safetensors format (keys sorted, little-endian data);

@@ -17,14 +17,15 @@
 //! any moment leaves `latest` naming a complete folder (or no `latest`). Only the newest
 //! `keep_last` folders are kept; leftover temporary folders are removed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::FloatDType;
 use burn::tensor::backend::Backend;
-use diffmac_io::save_safetensors;
+use burn::tensor::{FloatDType, TensorData};
+use diffmac_io::{first_non_finite, save_safetensors};
 use diffmac_ldm::loader::{KeyMap, export};
-use diffmac_ldm::{load_module_file, save_module};
+use diffmac_ldm::{load_module_file, module_tensors};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Stage, TrainConfig};
@@ -156,12 +157,40 @@ pub fn write_checkpoint<B: burn::tensor::backend::AutodiffBackend>(
         std::fs::remove_dir_all(&tmp).map_err(TrainError::io(&tmp))?;
     }
     std::fs::create_dir(&tmp).map_err(TrainError::io(&tmp))?;
-    save_module(&model.control, tmp.join(CONTROL_FILE))?;
-    if let Some(mib) = &model.mib {
-        save_module(mib, tmp.join(MIB_FILE))?;
+    // A checkpoint is only ever a good state: weights holding NaN or infinity are refused
+    // (and the previous checkpoint stays `latest`).
+    let finite = |tensors: BTreeMap<String, TensorData>, file: &str| -> Result<_> {
+        match tensors
+            .iter()
+            .find_map(|(k, t)| Some((k, first_non_finite(t)?)))
+        {
+            None => Ok(tensors),
+            Some((key, index)) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                Err(TrainError::Stopped(format!(
+                    "after step {}, {file} tensor `{key}` holds a non-finite value at index \
+                     {index}; no checkpoint is written for it. Lower the learning rate",
+                    state.step
+                )))
+            }
+        }
+    };
+    let control = finite(module_tensors(&model.control), CONTROL_FILE)?;
+    let mib = match &model.mib {
+        Some(mib) => Some(finite(module_tensors(mib), MIB_FILE)?),
+        None => None,
+    };
+    let unet = if state.unet_trained {
+        Some(finite(export(&model.unet, unet_keys)?, UNET_FILE)?)
+    } else {
+        None
+    };
+    save_safetensors(tmp.join(CONTROL_FILE), &control)?;
+    if let Some(mib) = &mib {
+        save_safetensors(tmp.join(MIB_FILE), mib)?;
     }
-    if state.unet_trained {
-        save_safetensors(tmp.join(UNET_FILE), &export(&model.unet, unet_keys)?)?;
+    if let Some(unet) = &unet {
+        save_safetensors(tmp.join(UNET_FILE), unet)?;
     }
     optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
     if let Some(ema) = ema {

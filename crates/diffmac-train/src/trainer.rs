@@ -525,6 +525,17 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
             }
         }
         let grad_norm = grads.finish(config.optimizer.grad_clip_norm);
+        // Before the weights change: a non-finite loss or gradient stops the run with the
+        // model (and the last checkpoint on disk) as they were after the last good step.
+        let loss = loss_sum / accumulation as f64;
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(TrainError::Stopped(format!(
+                "the loss is {loss} (gradient norm {grad_norm}) at step {step}; the weights \
+                 are those of step {}, as is the last checkpoint. Lower the learning rate or \
+                 check the data",
+                step - 1
+            )));
+        }
         let (next, lr) = optimizer.step::<AB, _>(model, &grads);
         model = next;
         if let Some(ema) = ema.as_mut() {
@@ -534,19 +545,13 @@ pub(crate) fn train_peer<AB: AutodiffBackend>(
         let record = MetricsRecord {
             step,
             stage: stage.number(),
-            loss: loss_sum / n,
+            loss,
             terms: term_sums.into_iter().map(|(k, v)| (k, v / n)).collect(),
             lr,
             grad_norm,
             seconds: began.elapsed().as_secs_f64(),
             step_seconds: step_began.elapsed().as_secs_f64(),
         };
-        if !record.loss.is_finite() {
-            return Err(TrainError::Stopped(format!(
-                "the loss is {} at step {step}; lower the learning rate or check the data",
-                record.loss
-            )));
-        }
         summary.first_loss.get_or_insert(record.loss);
         summary.last_loss = Some(record.loss);
         summary.last_step = step;

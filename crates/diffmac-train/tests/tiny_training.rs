@@ -367,3 +367,174 @@ fn x_d1_uses_the_control_input_stage_i_was_trained_with() {
     assert_eq!(caches[0].len(), 4, "3 images + manifest");
     assert_eq!(caches[0], caches[1]);
 }
+
+/// The Stage I checkpoint the Stage II tests start from (one step, UNet trained).
+fn stage1_checkpoint(dir: &Path) -> PathBuf {
+    let mut c = tiny(Stage::One, 1);
+    c.logging.validate_every = 0;
+    run(c, dir, false);
+    latest_checkpoint(dir).unwrap().unwrap()
+}
+
+/// Stage II stopped and resumed equals the uninterrupted run: losses, weights (control,
+/// bottleneck, UNet), moving average and optimiser state; the resumed run reuses its X_D1
+/// cache rather than sampling it again.
+#[test]
+fn stage2_stop_and_resume_equals_an_uninterrupted_run() {
+    let s1 = tempfile::tempdir().unwrap();
+    let mut config = tiny(Stage::Two, 4);
+    config.stage2.stage1_checkpoint = Some(stage1_checkpoint(s1.path()));
+    config.stage2.sampler_steps = 2;
+    config.checkpoint.every = 2;
+    config.checkpoint.keep_last = 0;
+    config.logging.validate_every = 0;
+    config.optimizer.ema_decay = Some(0.9);
+    config.optimizer.grad_clip_norm = Some(1.0);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run(config.clone(), a.path(), false);
+    let mut half = config.clone();
+    half.steps = Some(2);
+    run(half, b.path(), false);
+    let mut sampled = 0;
+    let s = train::<AB>(
+        config,
+        &TrainOptions {
+            run_dir: b.path().to_path_buf(),
+            resume: true,
+        },
+        &Default::default(),
+        &mut |e| {
+            if let Event::Cache { total, .. } = e {
+                sampled = total;
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!((s.first_step, s.last_step), (2, 4));
+    assert_eq!(sampled, 0, "the X_D1 cache of the first half is reused");
+
+    let losses = |dir: &Path| -> Vec<f64> {
+        read_metrics(&dir.join("metrics.jsonl"))
+            .unwrap()
+            .iter()
+            .map(|r| r.loss)
+            .collect()
+    };
+    assert_eq!(losses(a.path()).len(), 4);
+    assert_eq!(losses(a.path()), losses(b.path()));
+    let (ca, cb) = (
+        a.path().join("checkpoints/step-0000004"),
+        b.path().join("checkpoints/step-0000004"),
+    );
+    for file in [
+        "control.safetensors",
+        "mib.safetensors",
+        "unet.safetensors",
+        "ema.safetensors",
+        "optimizer.safetensors",
+    ] {
+        assert!(
+            read(&ca.join(file)) == read(&cb.join(file)),
+            "{file} differs"
+        );
+    }
+}
+
+/// An X_D1 cache made for another Stage I checkpoint or sampler is refused, not used.
+#[test]
+fn an_x_d1_cache_of_another_stage_i_setting_is_refused() {
+    let s1 = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = tiny(Stage::Two, 1);
+    config.stage2.stage1_checkpoint = Some(stage1_checkpoint(s1.path()));
+    config.stage2.sampler_steps = 2;
+    config.stage2.cache_dir = Some(cache.path().to_path_buf());
+    config.logging.validate_every = 0;
+    run(config.clone(), tempfile::tempdir().unwrap().path(), false);
+    let cached = files_of(cache.path());
+    assert_eq!(cached.len(), 4, "3 images + manifest");
+
+    config.stage2.sampler_steps = 3;
+    let err = train::<AB>(
+        config,
+        &TrainOptions {
+            run_dir: tempfile::tempdir().unwrap().path().to_path_buf(),
+            resume: false,
+        },
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("another Stage I checkpoint"), "{err}");
+    assert_eq!(
+        files_of(cache.path()),
+        cached,
+        "the cache is left as it was"
+    );
+}
+
+/// A loss that is no longer finite stops the run before the weights change, and the last
+/// checkpoint on disk stays `latest`, with finite weights.
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny(Stage::One, 4);
+    config.checkpoint.every = 1;
+    config.checkpoint.keep_last = 0;
+    config.logging.validate_every = 0;
+    config.optimizer.warmup_steps = 0;
+    config.optimizer.grad_clip_norm = None;
+    // One step at this rate makes the weights huge; the next one overflows.
+    config.optimizer.lr = 1e37;
+    let err = train::<AB>(
+        config.clone(),
+        &TrainOptions {
+            run_dir: dir.path().to_path_buf(),
+            resume: false,
+        },
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("the loss is NaN") && err.contains("step 2"),
+        "{err}"
+    );
+    let latest = latest_checkpoint(dir.path()).unwrap().unwrap();
+    assert!(latest.ends_with("step-0000001"), "{latest:?}");
+    let state = read_state(&latest).unwrap();
+    assert!(state.last_loss.is_some_and(f64::is_finite));
+    for entry in std::fs::read_dir(&latest).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            SafetensorsFile::open(&path)
+                .unwrap()
+                .check_finite()
+                .unwrap();
+        }
+    }
+    assert!(!dir.path().join("checkpoints/step-0000002").exists());
+    // Every step that was checkpointed had a finite loss.
+    let metrics = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    assert!(metrics.iter().all(|r| r.loss.is_finite()));
+
+    // A step whose loss was finite but whose update left infinite weights is not
+    // checkpointed either.
+    let dir = tempfile::tempdir().unwrap();
+    config.optimizer.lr = 1e39;
+    let err = train::<AB>(
+        config,
+        &TrainOptions {
+            run_dir: dir.path().to_path_buf(),
+            resume: false,
+        },
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no checkpoint is written"), "{err}");
+    assert!(latest_checkpoint(dir.path()).unwrap().is_none());
+}
