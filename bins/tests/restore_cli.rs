@@ -518,3 +518,208 @@ fn photos_keep_their_storage() {
         }
     }
 }
+
+/// Every option that changes what is computed changes the output, and the options that guard
+/// files do what they say; a corrupt model is refused before anything is restored.
+#[test]
+fn each_restore_option_has_its_effect() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    std::fs::create_dir_all(work.path().join("in")).unwrap();
+    let input = work.path().join("in/face.png");
+    image::open(faces().join("astronaut.png"))
+        .unwrap()
+        .resize_exact(64, 64, image::imageops::FilterType::Triangle)
+        .save(&input)
+        .unwrap();
+    let mut count = 0;
+    // Restores the aligned face with `extra` options; returns the output's bytes.
+    let mut run_with = |extra: &[&str]| -> Vec<u8> {
+        count += 1;
+        let out = work.path().join(format!("out{count}"));
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--aligned",
+            "--steps",
+            "2",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let run = restore(&args);
+        assert!(run.status.success(), "{extra:?}: {}", stderr(&run));
+        std::fs::read(out.join("restored_faces/face.png")).unwrap()
+    };
+    let base = run_with(&[]);
+    assert_eq!(run_with(&[]), base, "same options, same bytes");
+    for extra in [
+        &["--sampler", "ddim"][..],
+        &["--strength", "0.5"],
+        &["--color-fix", "adain"],
+        &["--color-fix", "wavelet"],
+        &["--precision", "bf16"],
+        &["--seed", "1"],
+    ] {
+        assert!(run_with(extra) != base, "{extra:?} changes nothing");
+    }
+    let ddim = run_with(&["--sampler", "ddim", "--eta", "0"]);
+    assert_ne!(
+        run_with(&["--sampler", "ddim", "--eta", "1"]),
+        ddim,
+        "--eta"
+    );
+
+    // --max-pixels: an image over the limit is refused, naming it.
+    let out = work.path().join("small-limit");
+    let refused = restore(&[
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--aligned",
+        "--max-pixels",
+        "1000",
+        "--quiet",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("face.png") && stderr(&refused).contains("over the limit"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // --overwrite replaces an existing output (here with another seed's result).
+    let out = work.path().join("out1");
+    let first = std::fs::read(out.join("restored_faces/face.png")).unwrap();
+    let again = |extra: &[&str]| {
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--aligned",
+            "--steps",
+            "2",
+            "--seed",
+            "9",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        restore(&args)
+    };
+    assert_eq!(again(&[]).status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(out.join("restored_faces/face.png")).unwrap(),
+        first
+    );
+    assert!(again(&["--overwrite"]).status.success());
+    assert_ne!(
+        std::fs::read(out.join("restored_faces/face.png")).unwrap(),
+        first
+    );
+
+    // --only-center-face: of two faces side by side, only the one nearer the centre.
+    let (obama, biden) = (
+        image::open(faces().join("obama.jpg")).unwrap().to_rgb8(),
+        image::open(faces().join("biden.jpg")).unwrap().to_rgb8(),
+    );
+    let (w, h) = (
+        obama.width() + biden.width(),
+        obama.height().max(biden.height()),
+    );
+    let mut pair = image::RgbImage::from_pixel(w + obama.width() / 2, h, image::Rgb([90, 90, 90]));
+    image::imageops::replace(&mut pair, &obama, 0, 0);
+    image::imageops::replace(&mut pair, &biden, i64::from(obama.width()), 0);
+    let photo = work.path().join("in/pair.png");
+    pair.save(&photo).unwrap();
+    let faces_of = |extra: &[&str]| -> usize {
+        let out = work.path().join(format!("pair{}", extra.len()));
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            photo.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let run = restore(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        std::fs::read_dir(out.join("restored_faces"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(faces_of(&[]), 2);
+    assert_eq!(faces_of(&["--only-center-face"]), 1);
+
+    // --injection: without an identity network the model's own setting (identity injection)
+    // cannot run and is refused; noise or no injection run. (What each injection computes is
+    // checked on the bottleneck's output in diffmac-restore's tests/pipeline.rs.)
+    let config = Path::new(&model).join("config.json");
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    bundle["identity"] = serde_json::Value::Null;
+    std::fs::write(&config, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let injected = |extra: &[&str]| {
+        let out = work.path().join(format!("inj{}", extra.join("-")));
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--aligned",
+            "--steps",
+            "1",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        restore(&args)
+    };
+    let refused = injected(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("identity encoder"),
+        "{}",
+        stderr(&refused)
+    );
+    for kind in ["noise", "none"] {
+        let run = injected(&["--injection", kind]);
+        assert!(run.status.success(), "{kind}: {}", stderr(&run));
+    }
+
+    // A corrupt model: refused with exit 2, naming the file, before any output.
+    let unet = Path::new(&model).join("unet.safetensors");
+    let bytes = std::fs::read(&unet).unwrap();
+    std::fs::write(&unet, &bytes[..bytes.len() / 2]).unwrap();
+    let out = work.path().join("corrupt");
+    let corrupt = restore(&[
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--aligned",
+        "--quiet",
+    ]);
+    assert_eq!(corrupt.status.code(), Some(2), "{}", stderr(&corrupt));
+    assert!(
+        stderr(&corrupt).contains("unet.safetensors") && stderr(&corrupt).contains("truncated"),
+        "{}",
+        stderr(&corrupt)
+    );
+    assert!(!out.join("restored_faces").exists());
+}

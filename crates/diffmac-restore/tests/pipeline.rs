@@ -534,3 +534,49 @@ fn a_no_stage1_model_restores_the_input_with_stage_two_alone() {
     assert!(matches!(seen.last(), Some(Seen::Image1(_))));
     assert_eq!(max_diff(&output, &plain_stage1.stage1), 0.0);
 }
+
+/// The injection option reaches the bottleneck: no identity is computed for noise or no
+/// injection, and `Z` is the bottleneck's output for that injection, unlike identity's.
+#[test]
+fn the_injection_option_decides_what_the_bottleneck_injects() {
+    let (_dir, bundle) = tiny();
+    let lq = faces(1);
+    let z_of = |injection| {
+        let restorer = Restorer::new(
+            &bundle,
+            RestoreOptions {
+                injection,
+                ..options(1)
+            },
+        )
+        .unwrap();
+        let (seen, _) = record(&restorer, lq.clone(), 3);
+        let ids = seen.iter().filter(|s| matches!(s, Seen::Id(_))).count();
+        let find = |f: fn(&Seen) -> Option<Tensor<B, 4>>| seen.iter().find_map(f).unwrap();
+        let z = find(|s| match s {
+            Seen::Z(t) => Some(t.clone()),
+            _ => None,
+        });
+        let r = find(|s| match s {
+            Seen::D1(t) => Some(t.clone()),
+            _ => None,
+        });
+        (ids, z, r)
+    };
+    let (ids, z_identity, _) = z_of(None);
+    assert_eq!(ids, 1);
+    let (ids, z_none, r) = z_of(Some(diffmac_mib::InjectionKind::None));
+    assert_eq!(ids, 0);
+    let expected = bundle
+        .mib
+        .as_ref()
+        .unwrap()
+        .forward(r, Injection::None)
+        .unwrap()
+        .z;
+    assert!(max_diff(&z_none, &expected) < 1e-6);
+    assert!(max_diff(&z_none, &z_identity) > 1e-3);
+    let (ids, z_noise, _) = z_of(Some(diffmac_mib::InjectionKind::Noise));
+    assert_eq!(ids, 0);
+    assert!(max_diff(&z_noise, &z_none) > 1e-3);
+}
