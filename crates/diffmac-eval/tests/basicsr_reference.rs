@@ -28,7 +28,7 @@ fn num(v: &Value) -> f64 {
 }
 
 #[test]
-fn psnr_and_ssim_match_basicsr_to_1e4() {
+fn psnr_and_ssim_match_basicsr() {
     let reference = reference();
     let mut checked = 0;
     let (mut worst_psnr, mut worst_ssim) = (0.0_f64, 0.0_f64);
@@ -46,11 +46,11 @@ fn psnr_and_ssim_match_basicsr_to_1e4() {
             worst_psnr = worst_psnr.max((p - rp).abs());
             worst_ssim = worst_ssim.max((s - rs).abs());
             assert!(
-                (p - rp).abs() < 1e-4,
+                (p - rp).abs() < 1e-9,
                 "PSNR {options:?}: {p} vs basicsr {rp}"
             );
             assert!(
-                (s - rs).abs() < 1e-4,
+                (s - rs).abs() < 1e-9,
                 "SSIM {options:?}: {s} vs basicsr {rs}"
             );
             checked += 1;
@@ -64,8 +64,8 @@ fn psnr_and_ssim_match_basicsr_to_1e4() {
             (p - rp).abs(),
             (s - rs).abs()
         );
-        assert!((p - rp).abs() < 1e-4, "skimage PSNR: {p} vs {rp}");
-        assert!((s - rs).abs() < 1e-4, "skimage SSIM: {s} vs {rs}");
+        assert!((p - rp).abs() < 1e-9, "skimage PSNR: {p} vs {rp}");
+        assert!((s - rs).abs() < 1e-9, "skimage SSIM: {s} vs {rs}");
     }
     assert_eq!(checked, 8);
     eprintln!("worst |error| vs basicsr: PSNR {worst_psnr:e} dB, SSIM {worst_ssim:e}");
@@ -109,6 +109,35 @@ fn niqe_matches_basicsr_to_1e3() {
     eprintln!(
         "worst NIQE |error|: {worst_exact:e} vs basicsr with f64 imresize, {worst_as_run:e} vs basicsr as run (images where it is stable)"
     );
+}
+
+/// basicsr 1.4.2 as released (installed from PyPI and imported as a package, not module by
+/// module): `scripts/reference/niqe_basicsr_released.py`, run on another machine than
+/// `eval_reference.py`. Its float32 noise (above) moved its own value by up to 1.2e-3 between
+/// the two machines, so that spread is the tolerance basicsr allows: 2e-3.
+#[test]
+fn niqe_matches_basicsr_as_released() {
+    let text = std::fs::read_to_string(
+        root().join("crates/diffmac-eval/tests/data/niqe_basicsr_released.json"),
+    )
+    .expect("released-basicsr values");
+    let released: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(released["versions"]["basicsr"], "1.4.2");
+    let rows = released["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6);
+    let mut worst = 0.0_f64;
+    for row in rows {
+        let rel = row["image"].as_str().expect("path");
+        let crop = row["crop_border"].as_u64().expect("crop") as usize;
+        let ours = niqe(&load(rel), crop).expect("niqe");
+        let theirs = num(&row["basicsr_released"]);
+        worst = worst.max((ours - theirs).abs());
+        assert!(
+            (ours - theirs).abs() < 2e-3,
+            "{rel} crop {crop}: NIQE {ours} vs basicsr 1.4.2 as released {theirs}"
+        );
+    }
+    eprintln!("worst NIQE |error| vs basicsr as released: {worst:e}");
 }
 
 #[test]

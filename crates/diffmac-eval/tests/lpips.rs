@@ -65,7 +65,9 @@ fn check(net: LpipsNet) {
         let ours = t.clone().into_scalar();
         let theirs = w.as_f64().unwrap();
         assert!(
-            rel(ours, theirs) < 1e-4,
+            // A layer's term is a sum of squares over a whole feature map
+            // in f32; the small deep-layer terms carry ~2e-6 of rounding.
+            rel(ours, theirs) < 1e-5,
             "{} layer {i}: {ours} vs lpips {theirs}",
             net.name()
         );
@@ -78,7 +80,7 @@ fn check(net: LpipsNet) {
         rel(d, theirs)
     );
     assert!(
-        rel(d, theirs) < 1e-4,
+        rel(d, theirs) < 2e-6,
         "{}: {d} vs lpips {theirs}",
         net.name()
     );
@@ -88,7 +90,7 @@ fn check(net: LpipsNet) {
         Tensor::cat(vec![b.clone(), b], 0),
     );
     let values: Vec<f32> = batch.into_data().to_vec().unwrap();
-    assert!(rel(values[0], theirs) < 1e-4);
+    assert!(rel(values[0], theirs) < 2e-6);
     assert_eq!(values[1], 0.0);
 }
 

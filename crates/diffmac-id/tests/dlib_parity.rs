@@ -31,7 +31,7 @@ fn descriptors_match_dlib() {
         );
         worst = worst.max(err);
     }
-    assert!(worst <= 1e-4, "max abs error {worst} > 1e-4");
+    assert!(worst <= 1e-6, "max abs error {worst} > 1e-6");
 }
 
 #[test]

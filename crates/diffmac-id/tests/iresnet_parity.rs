@@ -1,6 +1,8 @@
-//! IResNet against PyTorch: a tiny random-weight network built by
-//! `scripts/reference/iresnet_reference.py` in insightface's key layout, its weights loaded
-//! through the same loader as real checkpoints.
+//! IResNet against insightface's own code: a tiny random-weight network built from
+//! `backbones/iresnet.py` of deepinsight/insightface at commit 873e94c (its `IBasicBlock`,
+//! `_make_layer` and `forward`, loaded unchanged by
+//! `scripts/reference/iresnet_upstream_reference.py`), its weights in insightface's key layout
+//! and loaded through the same loader as real checkpoints.
 
 use std::path::Path;
 
@@ -51,7 +53,7 @@ fn config_is_read_off_the_keys() {
 }
 
 #[test]
-fn tiny_iresnet_matches_pytorch() {
+fn tiny_iresnet_matches_insightface() {
     let net = tiny();
     assert_eq!(net.input_size(), 32);
     assert_eq!(net.embedding_dim(), 16);
@@ -68,7 +70,7 @@ fn tiny_iresnet_matches_pytorch() {
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     println!("tiny IResNet: max abs error {err:.3e}, max |value| {scale:.3}");
-    assert!(err <= 1e-4 * scale, "max abs error {err} > 1e-4 x {scale}");
+    assert!(err <= 2e-6 * scale, "max abs error {err} > 2e-6 x {scale}");
 }
 
 #[test]
