@@ -17,7 +17,9 @@ use diffmac::restore::bundle::convert::{
 use diffmac::restore::bundle::load::IDENTITY_KINDS;
 use diffmac::restore::bundle::{BundleConfig, Stage2Variant, write_tiny_bundle};
 use diffmac::train::qc_stats_from_folder;
+use diffmac_cli::download::fetch_model;
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
+use diffmac_hub::SD21_BASE;
 
 type B = DefaultBackend;
 
@@ -48,11 +50,31 @@ enum Command {
         overwrite: bool,
     },
     /// Build a bundle's base from Stable Diffusion 2.1-base: a diffusers folder (unet/,
-    /// vae/, text_encoder/) or the single-file `v2-1_512-ema-pruned.safetensors`.
+    /// vae/, text_encoder/) or the single-file `v2-1_512-ema-pruned.safetensors`; with
+    /// --download, fetched from the Hugging Face hub first.
+    #[command(
+        after_help = "Hub: HF_ENDPOINT sets a mirror (default https://huggingface.co), \
+                  HF_TOKEN a token. Downloads resume when run again; each file is checked \
+                  against the hub's hash before it is used.\n\
+                  Example: diffmac-convert sd --download --output models/diffmac"
+    )]
     Sd {
-        /// The SD 2.1-base folder or file.
+        /// The SD 2.1-base folder or file; with --download, the folder to download into
+        /// (default: ~/.cache/diffmac/hub/OWNER--NAME/COMMIT).
+        #[arg(long, required_unless_present = "download")]
+        sd: Option<PathBuf>,
+        /// Download SD 2.1-base in diffusers layout from the Hugging Face hub, then convert.
         #[arg(long)]
-        sd: PathBuf,
+        download: bool,
+        /// Hub repository to download.
+        #[arg(long, requires = "download", default_value = SD21_BASE.repo)]
+        repo: String,
+        /// Branch, tag or commit to download.
+        #[arg(long, requires = "download", default_value = "main")]
+        revision: String,
+        /// No download progress bars.
+        #[arg(long, short)]
+        quiet: bool,
         /// Bundle folder to create.
         #[arg(long, short)]
         output: PathBuf,
@@ -116,6 +138,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Sd {
             sd,
+            download,
+            repo,
+            revision,
+            quiet,
             output,
             identity,
             identity_kind,
@@ -128,6 +154,18 @@ fn run(command: Command) -> anyhow::Result<()> {
                     IDENTITY_KINDS.join(", ")
                 );
             }
+            if !overwrite && output.join("config.json").exists() {
+                // Before a download of gigabytes, not after.
+                anyhow::bail!(
+                    "{}: a bundle is already there (--overwrite replaces it)",
+                    output.display()
+                );
+            }
+            let sd = match (download, sd) {
+                (true, dest) => fetch_model(&SD21_BASE, &repo, &revision, dest.as_deref(), quiet)?,
+                (false, Some(sd)) => sd,
+                (false, None) => anyhow::bail!("give --sd PATH, or --download"),
+            };
             let qc_stats = match qc_images {
                 Some(dir) => Some(qc_stats_from_folder(
                     &load_sd_vae::<B>(&sd, &device)?,

@@ -17,9 +17,11 @@ pub mod load;
 pub mod locate;
 pub mod random;
 pub mod tiny;
+pub mod tiny_diffusers;
 
 pub use config::{BundleConfig, IdentityFiles, MibFiles, Stage2Variant, StageFiles};
 pub use load::{ModelBundle, StageModels};
 pub use locate::{MODEL_ENV, default_model_dir, resolve_model_dir};
 pub use random::{Preset, random_bundle};
 pub use tiny::write_tiny_bundle;
+pub use tiny_diffusers::write_tiny_diffusers;
