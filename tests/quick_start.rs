@@ -11,7 +11,7 @@ use diffmac::degrade::job::{JobOptions, run_job};
 use diffmac::face::{FaceOptions, Mtcnn, paste::PasteOptions};
 use diffmac::io::{DEFAULT_MAX_PIXELS, collect_inputs, load_image};
 use diffmac::restore::bundle::write_tiny_bundle;
-use diffmac::restore::faces::restore_photo;
+use diffmac::restore::faces::{FaceRun, restore_photo};
 use diffmac::restore::{ModelBundle, Quiet, RestoreOptions, Restorer};
 
 fn sample_faces() -> PathBuf {
@@ -45,17 +45,19 @@ fn tiny_bundle_restores_the_sample_photos_and_they_degrade_reproducibly() {
             &photo,
             &FaceOptions::default(),
             &PasteOptions::default(),
-            None,
+            &FaceRun {
+                batch_size: 4,
+                ..FaceRun::default()
+            },
             0,
             &path.to_string_lossy(),
-            4,
             &mut Quiet,
         )
         .unwrap();
         assert_eq!(restored.photo.rgb.dimensions(), photo.rgb.dimensions());
         assert_eq!(restored.faces.len(), restored.restored.len());
         for face in &restored.restored {
-            let face = face.as_ref().unwrap();
+            let face = &face.as_ref().unwrap().face;
             assert_eq!(face.output.dimensions(), (512, 512));
             assert!(face.output.iter().all(|v| v.is_finite()));
         }

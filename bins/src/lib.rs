@@ -2,6 +2,7 @@
 //! binary stays a thin layer of argument parsing over the library crates.
 
 pub mod download;
+pub mod report;
 
 use std::process::ExitCode;
 

@@ -8,24 +8,25 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use burn::tensor::Tensor;
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::face::paste::PasteOptions;
 use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
+use diffmac::id::{IdentityNetwork, load_identity_encoder};
 use diffmac::io::{
     DEFAULT_MAX_PIXELS, LoadedImage, Storage, load_image, save_image, write_atomically,
 };
 use diffmac::mib::InjectionKind;
-use diffmac::restore::faces::{RestoredFace, face_seed, restore_aligned_each, restore_photo};
+use diffmac::restore::faces::{FaceRun, RestoredFace, face_seed, restore_best_of, restore_photo};
 use diffmac::restore::layout::{
     CMP, CROPPED_FACES, FINAL_RESULTS, InputImage, RESTORED_FACES, STAGE1_FACES, check_output,
     collect_inputs, output_path,
 };
 use diffmac::restore::{
-    ColorFix, ModelBundle, Observer, PipelineEvent, RestoreOptions, Restorer, SamplerKind,
-    bundle::resolve_model_dir,
+    ColorFix, FaceJudge, ModelBundle, Observer, PipelineEvent, RestoreOptions, RestorePreset,
+    Restorer, SamplerKind, bundle::resolve_model_dir,
 };
+use diffmac_cli::report::{FaceEntry, REPORT, Report};
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
 use image::Rgb32FImage;
 use indicatif::{MultiProgress, ProgressBar};
@@ -64,18 +65,22 @@ struct Args {
     /// Restore only the face nearest the photo's centre.
     #[arg(long)]
     only_center_face: bool,
-    /// Sampling steps of each stage (the paper: 50).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    steps: u64,
+    /// Starting settings: `paper` (50 spaced DDPM steps per stage) or `fast` (20 DDIM
+    /// steps per stage, η = 0); --steps, --stage2-steps, --sampler and --eta override it.
+    #[arg(long, value_enum, default_value_t = PresetArg::Paper)]
+    preset: PresetArg,
+    /// Sampling steps of each stage [default: the preset's, paper 50, fast 20].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    steps: Option<u64>,
     /// Sampling steps of Stage II, if different from --steps.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
     stage2_steps: Option<u64>,
-    /// Step rule of both stages.
-    #[arg(long, value_enum, default_value_t = SamplerArg::Ddpm)]
-    sampler: SamplerArg,
-    /// DDIM's η (0: deterministic), with --sampler ddim.
-    #[arg(long, default_value_t = 0.0)]
-    eta: f64,
+    /// Step rule of both stages [default: the preset's, paper ddpm, fast ddim].
+    #[arg(long, value_enum)]
+    sampler: Option<SamplerArg>,
+    /// DDIM's η (0: deterministic), with DDIM [default: 0].
+    #[arg(long)]
+    eta: Option<f64>,
     /// Run seed: the same seed, model, backend and inputs give the same outputs. Each face
     /// gets its own seed from it and the file name (and face index in a photo).
     #[arg(long, default_value_t = 0)]
@@ -96,8 +101,18 @@ struct Args {
     /// Colour correction of the output towards the input.
     #[arg(long, value_enum, default_value_t = ColorArg::None)]
     color_fix: ColorArg,
-    /// Faces restored per batch: aligned files, or the faces of one photo (more is faster on
-    /// a GPU and needs more memory; results do not change, as each face has its own seed).
+    /// Restore each face with N seeds and keep the one most like the input (highest
+    /// identity similarity, ties by NIQE); report.json lists every candidate.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    best_of: u64,
+    /// Identity network for report.json and --best-of (dlib or ArcFace safetensors)
+    /// [default: the model's, else weights/identity/dlib_resnet_v1.safetensors when
+    /// scripts/fetch_identity_weights.sh has fetched it].
+    #[arg(long, value_name = "FILE")]
+    id_weights: Option<PathBuf>,
+    /// Restorations per batch: aligned files, or the faces of one photo, times --best-of
+    /// (more is faster on a GPU and needs more memory; results do not change, as each face
+    /// has its own seed).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     batch_size: u64,
     /// Precision of the model weights and activations.
@@ -128,6 +143,12 @@ struct Args {
     /// Log more.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PresetArg {
+    Paper,
+    Fast,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -164,13 +185,27 @@ fn main() -> ExitCode {
     exit_code(run(&args))
 }
 
+/// The preset's options with the flags given on top.
 fn restore_options(args: &Args) -> RestoreOptions {
+    let preset = match args.preset {
+        PresetArg::Paper => RestorePreset::Paper,
+        PresetArg::Fast => RestorePreset::Fast,
+    }
+    .options();
+    let stage1_steps = args.steps.map_or(preset.stage1_steps, |s| s as usize);
+    let eta = args.eta.unwrap_or(0.0);
     RestoreOptions {
-        stage1_steps: args.steps as usize,
-        stage2_steps: args.stage2_steps.unwrap_or(args.steps) as usize,
-        sampler: match args.sampler {
-            SamplerArg::Ddpm => SamplerKind::Ddpm,
-            SamplerArg::Ddim => SamplerKind::Ddim { eta: args.eta },
+        stage1_steps,
+        stage2_steps: args
+            .stage2_steps
+            .or(args.steps)
+            .map_or(preset.stage2_steps, |s| s as usize),
+        sampler: match (args.sampler, preset.sampler) {
+            (Some(SamplerArg::Ddpm), _) => SamplerKind::Ddpm,
+            (Some(SamplerArg::Ddim), _) | (None, SamplerKind::Ddim { .. }) => {
+                SamplerKind::Ddim { eta }
+            }
+            (None, SamplerKind::Ddpm) => SamplerKind::Ddpm,
         },
         seed: args.seed,
         stage1_only: args.stage1_only,
@@ -231,11 +266,40 @@ struct Summary {
     faces: usize,
     no_face: usize,
     restoring: Duration,
+    /// report.json's entries, in input order.
+    report: Vec<FaceEntry>,
+}
+
+/// Where the identity network of report.json and --best-of comes from: --id-weights, the
+/// model's, or dlib's where scripts/fetch_identity_weights.sh puts it.
+const DEFAULT_ID_WEIGHTS: &str = "weights/identity/dlib_resnet_v1.safetensors";
+
+/// Loads the identity network named by --id-weights or found at [`DEFAULT_ID_WEIGHTS`]
+/// (`None` if the model's is to be used or none is there), with a description for the
+/// report.
+fn own_identity_network(
+    args: &Args,
+    bundle: &ModelBundle<B>,
+) -> anyhow::Result<Option<(IdentityNetwork<B>, String)>> {
+    let path = match &args.id_weights {
+        Some(path) => path.clone(),
+        None if bundle.identity.is_some() => return Ok(None),
+        None => PathBuf::from(DEFAULT_ID_WEIGHTS),
+    };
+    if args.id_weights.is_none() && !path.exists() {
+        return Ok(None);
+    }
+    let network = load_identity_encoder::<B>("auto", &path, &default_device())?;
+    let about = format!("{} ({})", network.kind().as_str(), path.display());
+    Ok(Some((network, about)))
 }
 
 fn run(args: &Args) -> anyhow::Result<bool> {
     let options = restore_options(args);
     options.check()?;
+    if args.eta.is_some() && options.sampler == SamplerKind::Ddpm {
+        bail!("--eta is DDIM's: add --sampler ddim (or --preset fast)");
+    }
     let inputs = collect_inputs(&args.input, args.recursive)?;
     for skipped in &inputs.skipped {
         eprintln!("skipped {}: not an image file extension", skipped.display());
@@ -287,6 +351,33 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         }
         None => None,
     };
+    let own_identity = own_identity_network(args, &bundle)?;
+    let (identity, identity_about) = match (&own_identity, &bundle.identity) {
+        (Some((network, about)), _) => (Some(network), Some(about.clone())),
+        (None, Some(network)) => (
+            Some(network),
+            Some(format!("{} (the model's)", network.kind().as_str())),
+        ),
+        (None, None) => {
+            eprintln!(
+                "no identity network: identity similarity is null in {REPORT}{} (give \
+                 --id-weights FILE, or run scripts/fetch_identity_weights.sh)",
+                if args.best_of > 1 {
+                    " and --best-of keeps the lowest NIQE"
+                } else {
+                    ""
+                }
+            );
+            (None, None)
+        }
+    };
+    let judge = FaceJudge::new(identity);
+    let face_run = FaceRun {
+        reference: reference.as_ref(),
+        batch_size: args.batch_size as usize,
+        best_of: args.best_of as usize,
+        judge: Some(&judge),
+    };
     let mtcnn = if args.aligned {
         None
     } else {
@@ -325,7 +416,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             aligned_batch(
                 args,
                 &restorer,
-                reference.as_ref(),
+                &face_run,
                 &batch,
                 &mut steps,
                 &mut summary,
@@ -337,9 +428,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 args,
                 &restorer,
                 mtcnn.as_ref().expect("whole-photo mode"),
-                reference.as_ref(),
+                &face_run,
                 image,
                 &mut steps,
+                &mut summary.report,
             );
             summary.restoring += start.elapsed();
             match result {
@@ -378,7 +470,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         aligned_batch(
             args,
             &restorer,
-            reference.as_ref(),
+            &face_run,
             &pending,
             &mut steps,
             &mut summary,
@@ -409,6 +501,15 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         summary.no_face,
         summary.skipped_existing
     );
+    let report = Report::new(
+        identity_about,
+        args.best_of as usize,
+        std::mem::take(&mut summary.report),
+    );
+    if !report.faces.is_empty() {
+        eprintln!("{}", report.summary_line());
+    }
+    report.write(&args.output)?;
     Ok(summary.failed == 0)
 }
 
@@ -423,7 +524,7 @@ struct AlignedInput<'a> {
 fn aligned_batch(
     args: &Args,
     restorer: &Restorer<'_, B>,
-    reference: Option<&Tensor<B, 2>>,
+    run: &FaceRun<'_, B>,
     batch: &[&InputImage],
     steps: &mut StepBar,
     summary: &mut Summary,
@@ -447,17 +548,17 @@ fn aligned_batch(
     let size = first.face.dimensions();
     if inputs.iter().any(|i| i.face.dimensions() != size) {
         for input in inputs {
-            aligned_run(args, restorer, reference, vec![input], steps, summary, bar);
+            aligned_run(args, restorer, run, vec![input], steps, summary, bar);
         }
         return;
     }
-    aligned_run(args, restorer, reference, inputs, steps, summary, bar);
+    aligned_run(args, restorer, run, inputs, steps, summary, bar);
 }
 
 fn aligned_run(
     args: &Args,
     restorer: &Restorer<'_, B>,
-    reference: Option<&Tensor<B, 2>>,
+    run: &FaceRun<'_, B>,
     inputs: Vec<AlignedInput<'_>>,
     steps: &mut StepBar,
     summary: &mut Summary,
@@ -469,20 +570,23 @@ fn aligned_run(
         .map(|i| face_seed(args.seed, &i.image.name))
         .collect();
     let faces: Vec<Rgb32FImage> = inputs.iter().map(|i| i.face.clone()).collect();
-    let result = restore_aligned_each(restorer, &faces, reference, &seeds, steps)
+    let result = restore_best_of(restorer, &faces, &seeds, run, steps)
         .map_err(anyhow::Error::from)
         .and_then(|restored| {
             let mut failed = 0;
             for (input, r) in inputs.iter().zip(&restored) {
                 match r {
-                    Ok(r) => write_face_outputs(
-                        args,
-                        &input.image.name,
-                        "",
-                        &input.face,
-                        r,
-                        input.storage,
-                    )?,
+                    Ok(r) => {
+                        write_face_outputs(
+                            args,
+                            &input.image.name,
+                            "",
+                            &input.face,
+                            &r.face,
+                            input.storage,
+                        )?;
+                        summary.report.push(FaceEntry::new(&input.image.path, 0, r));
+                    }
                     Err(err) => {
                         failed += 1;
                         bar.suspend(|| eprintln!("failed: {}: {err}", input.image.path.display()));
@@ -541,9 +645,10 @@ fn whole_photo(
     args: &Args,
     restorer: &Restorer<'_, B>,
     mtcnn: &Mtcnn<B>,
-    reference: Option<&Tensor<B, 2>>,
+    run: &FaceRun<'_, B>,
     image: &InputImage,
     steps: &mut StepBar,
+    report: &mut Vec<FaceEntry>,
 ) -> anyhow::Result<(usize, Vec<String>)> {
     let photo = load_image(&image.path, args.max_pixels)?;
     let face_options = FaceOptions {
@@ -564,10 +669,9 @@ fn whole_photo(
         &photo,
         &face_options,
         &paste,
-        reference,
+        run,
         args.seed,
         &image.name,
-        args.batch_size as usize,
         steps,
     )?;
     let faces_as = face_storage(args, &photo);
@@ -581,7 +685,10 @@ fn whole_photo(
             args,
         )?;
         match r {
-            Ok(r) => write_face_outputs(args, &image.name, &suffix, &face.crop, r, faces_as)?,
+            Ok(r) => {
+                write_face_outputs(args, &image.name, &suffix, &face.crop, &r.face, faces_as)?;
+                report.push(FaceEntry::new(&image.path, i, r));
+            }
             Err(err) => failed.push(err.to_string()),
         }
     }

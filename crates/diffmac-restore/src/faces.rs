@@ -4,6 +4,10 @@
 //! Seeds: [`restore_aligned_seeded`] and [`restore_photo`] give every face its own seed
 //! ([`face_seed`] of the run seed and a stable key), so a face's result does not depend on
 //! which faces share its batch, on the batch size, or on the order of the inputs.
+//!
+//! Best of N: [`restore_best_of`] (and [`restore_photo`] through [`FaceRun::best_of`])
+//! restores each face with N seeds ([`candidate_seed`]; the first is the face's own), scores
+//! every candidate with a [`FaceJudge`] and keeps the best ([`best_candidate`]).
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -15,6 +19,7 @@ use image::imageops::FilterType;
 use rand::RngExt;
 
 use crate::error::{RestoreError, Result};
+use crate::judge::{FaceJudge, FaceScore, best_candidate};
 use crate::pipeline::{Observer, Restored, Restorer};
 
 /// One restored face at the size it came in.
@@ -30,6 +35,152 @@ pub struct RestoredFace {
 /// name and face index), so that a face's result does not depend on what else is restored.
 pub fn face_seed(seed: u64, key: &str) -> u64 {
     diffmac_io::stream_rng(seed, key.as_bytes()).random()
+}
+
+/// The seed of candidate `k` of a face whose own seed is `face_seed` (`--best-of`): candidate
+/// 0 is the face's own seed, so `--best-of 1` restores exactly what a plain run does.
+pub fn candidate_seed(face_seed: u64, k: usize) -> u64 {
+    if k == 0 {
+        face_seed
+    } else {
+        self::face_seed(face_seed, &format!("candidate {k}"))
+    }
+}
+
+/// How the faces of a run are restored, beyond the [`Restorer`]'s options.
+#[derive(Debug, Clone, Copy)]
+pub struct FaceRun<'r, B: Backend> {
+    /// An identity (`[1, D]`, from [`Restorer::identity_of`]) injected instead of each
+    /// face's own (Fig. 10).
+    pub reference: Option<&'r Tensor<B, 2>>,
+    /// Restorations per batch (candidates count one each): speed and memory, not results.
+    pub batch_size: usize,
+    /// Candidates per face; the best by the judge is kept. 1 restores once.
+    pub best_of: usize,
+    /// Scores each result; required when `best_of` > 1.
+    pub judge: Option<&'r FaceJudge<'r, B>>,
+}
+
+impl<B: Backend> Default for FaceRun<'_, B> {
+    /// One restoration per face, one face per batch, own identity, no scores.
+    fn default() -> Self {
+        Self {
+            reference: None,
+            batch_size: 1,
+            best_of: 1,
+            judge: None,
+        }
+    }
+}
+
+/// One restoration tried for a face, with its scores.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Candidate {
+    /// Its seed ([`candidate_seed`]).
+    pub seed: u64,
+    /// Its scores (empty without a judge).
+    #[serde(flatten)]
+    pub score: FaceScore,
+}
+
+/// A face restored once or as the best of several candidates.
+#[derive(Debug, Clone)]
+pub struct JudgedFace {
+    /// The kept restoration.
+    pub face: RestoredFace,
+    /// The index of the kept candidate in `candidates`.
+    pub chosen: usize,
+    /// Every candidate that came out finite, in seed order.
+    pub candidates: Vec<Candidate>,
+}
+
+impl JudgedFace {
+    /// The kept candidate's seed and scores.
+    pub fn kept(&self) -> &Candidate {
+        &self.candidates[self.chosen]
+    }
+}
+
+/// Restores each of `faces` `run.best_of` times (face i's candidate k with
+/// [`candidate_seed`]`(seeds[i], k)`), `run.batch_size` restorations at a time, scores each
+/// with `run.judge` and keeps the best. A face fails ([`RestoreError::NonFinite`], with its
+/// index in `faces`) only when none of its candidates came out finite.
+///
+/// # Errors
+/// As [`restore_aligned_each`], a batch size of 0, `best_of` of 0 or above 1 without a judge,
+/// or the judge failing.
+pub fn restore_best_of<B: Backend>(
+    restorer: &Restorer<'_, B>,
+    faces: &[Rgb32FImage],
+    seeds: &[u64],
+    run: &FaceRun<'_, B>,
+    observer: &mut dyn Observer<B>,
+) -> Result<Vec<Result<JudgedFace>>> {
+    let invalid = |m: &str| Err(RestoreError::InvalidOption(m.into()));
+    if run.batch_size == 0 {
+        return invalid("the batch size must be at least 1");
+    }
+    if run.best_of == 0 || (run.best_of > 1 && run.judge.is_none()) {
+        return invalid("best-of needs at least one candidate, and a judge for more than one");
+    }
+    if seeds.len() != faces.len() {
+        return invalid("one seed per face");
+    }
+    // Every (face, candidate) pair, candidates of one face next to each other.
+    let jobs: Vec<(usize, u64)> = (0..faces.len())
+        .flat_map(|f| (0..run.best_of).map(move |k| (f, candidate_seed(seeds[f], k))))
+        .collect();
+    let mut outcomes: Vec<Vec<(u64, Result<RestoredFace>)>> =
+        (0..faces.len()).map(|_| Vec::new()).collect();
+    for chunk in jobs.chunks(run.batch_size) {
+        let crops: Vec<Rgb32FImage> = chunk.iter().map(|&(f, _)| faces[f].clone()).collect();
+        let chunk_seeds: Vec<u64> = chunk.iter().map(|&(_, seed)| seed).collect();
+        let restored =
+            restore_aligned_each(restorer, &crops, run.reference, &chunk_seeds, observer)?;
+        for (&(f, seed), r) in chunk.iter().zip(restored) {
+            outcomes[f].push((seed, r));
+        }
+    }
+    let device = restorer.device();
+    let mut judged = Vec::with_capacity(faces.len());
+    for (index, (input, tries)) in faces.iter().zip(outcomes).enumerate() {
+        let mut first_error = None;
+        let mut kept: Vec<(u64, RestoredFace)> = Vec::new();
+        for (seed, r) in tries {
+            match r {
+                Ok(face) => kept.push((seed, face)),
+                Err(RestoreError::NonFinite { stage, dtype, .. }) => {
+                    first_error.get_or_insert(RestoreError::NonFinite {
+                        face: index,
+                        stage,
+                        dtype,
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let outputs: Vec<&Rgb32FImage> = kept.iter().map(|(_, f)| &f.output).collect();
+        let scores = match run.judge {
+            Some(judge) if !outputs.is_empty() => judge.score(input, &outputs, &device)?,
+            _ => vec![FaceScore::default(); outputs.len()],
+        };
+        let Some(chosen) = best_candidate(&scores) else {
+            judged.push(Err(first_error.expect("a face without candidates failed")));
+            continue;
+        };
+        let candidates = kept
+            .iter()
+            .zip(scores)
+            .map(|(&(seed, _), score)| Candidate { seed, score })
+            .collect();
+        let face = kept.swap_remove(chosen).1;
+        judged.push(Ok(JudgedFace {
+            face,
+            chosen,
+            candidates,
+        }));
+    }
+    Ok(judged)
 }
 
 /// Restores square aligned faces as one batch with `seed` (one stream for the batch, see
@@ -177,22 +328,22 @@ fn resize(image: &Rgb32FImage, size: u32) -> Rgb32FImage {
 pub struct RestoredPhoto {
     /// The faces found, aligned (the crops that were restored).
     pub faces: Vec<AlignedFace>,
-    /// Each face's restoration, in the order of `faces`, or why it failed (a face whose
-    /// output is not finite, [`RestoreError::NonFinite`]); failed faces are not pasted.
-    pub restored: Vec<Result<RestoredFace>>,
+    /// Each face's restoration with its candidates' scores, in the order of `faces`, or why
+    /// it failed (a face whose output is not finite, [`RestoreError::NonFinite`]); failed
+    /// faces are not pasted.
+    pub restored: Vec<Result<JudgedFace>>,
     /// The photo with the restored faces pasted back (scaled by the paste options' upscale;
     /// alpha and colour type kept).
     pub photo: LoadedImage,
 }
 
 /// Detects, aligns, restores and pastes back. Face i gets the seed
-/// [`face_seed`]`(seed, "{key}#{i}")`, and the faces are restored `batch_size` at a time
-/// ([`restore_aligned_seeded`]; `reference` as in [`restore_aligned`]): the batch size
-/// changes speed and memory, not results (up to the rounding of batched kernels). A photo
-/// without faces comes back unchanged (upscaled if asked) with no faces.
+/// [`face_seed`]`(seed, "{key}#{i}")` and is restored as [`restore_best_of`] does with `run`:
+/// the batch size changes speed and memory, not results (up to the rounding of batched
+/// kernels). A photo without faces comes back unchanged (upscaled if asked) with no faces.
 ///
 /// # Errors
-/// A `batch_size` of 0; detection, alignment, restoration or paste-back errors.
+/// As [`restore_best_of`]; detection, alignment, restoration or paste-back errors.
 #[allow(clippy::too_many_arguments)]
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
@@ -200,17 +351,11 @@ pub fn restore_photo<B: Backend>(
     photo: &LoadedImage,
     face_options: &FaceOptions,
     paste_options: &PasteOptions,
-    reference: Option<&Tensor<B, 2>>,
+    run: &FaceRun<'_, B>,
     seed: u64,
     key: &str,
-    batch_size: usize,
     observer: &mut dyn Observer<B>,
 ) -> Result<RestoredPhoto> {
-    if batch_size == 0 {
-        return Err(RestoreError::InvalidOption(
-            "the batch size must be at least 1".into(),
-        ));
-    }
     let detections = face_ops::find_faces(mtcnn, &photo.rgb, face_options)?;
     let faces = detections
         .iter()
@@ -219,32 +364,14 @@ pub fn restore_photo<B: Backend>(
     let seeds: Vec<u64> = (0..faces.len())
         .map(|i| face_seed(seed, &format!("{key}#{i}")))
         .collect();
-    let mut restored = Vec::with_capacity(faces.len());
-    for (batch, seeds) in faces.chunks(batch_size).zip(seeds.chunks(batch_size)) {
-        let crops: Vec<Rgb32FImage> = batch.iter().map(|f| f.crop.clone()).collect();
-        let first = restored.len();
-        restored.extend(
-            restore_aligned_each(restorer, &crops, reference, seeds, observer)?
-                .into_iter()
-                .map(|r| match r {
-                    // The index in the photo, not in the batch.
-                    Err(RestoreError::NonFinite { face, stage, dtype }) => {
-                        Err(RestoreError::NonFinite {
-                            face: first + face,
-                            stage,
-                            dtype,
-                        })
-                    }
-                    other => other,
-                }),
-        );
-    }
+    let crops: Vec<Rgb32FImage> = faces.iter().map(|f| f.crop.clone()).collect();
+    let restored = restore_best_of(restorer, &crops, &seeds, run, observer)?;
     let paste: Vec<PasteFace<'_>> = faces
         .iter()
         .zip(&restored)
         .filter_map(|(f, r)| {
             r.as_ref().ok().map(|r| PasteFace {
-                face: &r.output,
+                face: &r.face.output,
                 to_crop: f.to_crop,
             })
         })

@@ -9,7 +9,8 @@
 //! - [`pipeline`]: both stages and the bottleneck in Algorithm 1's order ([`Restorer`]).
 //! - [`color`]: optional colour correction of the output.
 //! - [`faces`]: aligned faces and whole photos (detect, align, restore in batches, paste
-//!   back), one seed per face.
+//!   back), one seed per face, best of N seeds.
+//! - [`judge`]: identity similarity and NIQE of a restored face, and the best of candidates.
 //! - [`layout`]: a run's inputs and its CodeFormer-style output folders.
 //!
 //! ```no_run
@@ -32,11 +33,13 @@ pub mod bundle;
 pub mod color;
 pub mod error;
 pub mod faces;
+pub mod judge;
 pub mod layout;
 pub mod options;
 pub mod pipeline;
 
 pub use bundle::{BundleConfig, ModelBundle};
 pub use error::{RestoreError, Result};
-pub use options::{ColorFix, RestoreOptions, SamplerKind};
+pub use judge::{FaceJudge, FaceScore};
+pub use options::{ColorFix, RestoreOptions, RestorePreset, SamplerKind};
 pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};

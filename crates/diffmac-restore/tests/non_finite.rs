@@ -10,7 +10,7 @@ use diffmac_face::paste::PasteOptions;
 use diffmac_face::{FaceOptions, Mtcnn};
 use diffmac_io::{DEFAULT_MAX_PIXELS, SafetensorsFile, load_image, save_safetensors};
 use diffmac_restore::bundle::write_tiny_bundle;
-use diffmac_restore::faces::{restore_aligned_each, restore_photo};
+use diffmac_restore::faces::{FaceRun, restore_aligned_each, restore_photo};
 use diffmac_restore::{ModelBundle, Quiet, RestoreError, RestoreOptions, Restorer};
 
 type B = Flex;
@@ -97,10 +97,9 @@ fn a_face_with_a_non_finite_output_fails_and_is_not_pasted() {
         &photo,
         &FaceOptions::default(),
         &PasteOptions::default(),
-        None,
+        &FaceRun::default(),
         0,
         "obama.jpg",
-        1,
         &mut Quiet,
     )
     .unwrap();

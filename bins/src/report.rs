@@ -1,0 +1,204 @@
+//! `report.json` of `diffmac-restore`: per restored face, how much it still looks like the
+//! input (identity similarity) and how natural it looks (NIQE), with every `--best-of`
+//! candidate; and the summary line printed at the end of a run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Context;
+use diffmac::io::write_atomically;
+use diffmac::restore::faces::{Candidate, JudgedFace};
+use serde::{Deserialize, Serialize};
+
+/// The report's file name in the output folder.
+pub const REPORT: &str = "report.json";
+
+/// One restored face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceEntry {
+    /// The input file, as given.
+    pub input: String,
+    /// The face's index in its photo (0 for an aligned face).
+    pub index: usize,
+    /// The seed of the kept restoration.
+    pub seed: u64,
+    /// Cosine similarity of the identity embeddings of the input and the kept face; `null`
+    /// without an identity network.
+    pub identity_similarity: Option<f64>,
+    /// NIQE of the kept face (lower is more natural); `null` for a face under 192 pixels.
+    pub niqe: Option<f64>,
+    /// Every candidate restored (one without `--best-of`).
+    pub candidates: Vec<CandidateEntry>,
+}
+
+/// One candidate of a face.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CandidateEntry {
+    /// Its seed.
+    pub seed: u64,
+    /// Its identity similarity to the input.
+    pub identity_similarity: Option<f64>,
+    /// Its NIQE.
+    pub niqe: Option<f64>,
+}
+
+impl FaceEntry {
+    /// The entry of face `index` of `input`.
+    pub fn new(input: &Path, index: usize, judged: &JudgedFace) -> Self {
+        let entry = |c: &Candidate| CandidateEntry {
+            seed: c.seed,
+            identity_similarity: c.score.identity_similarity,
+            niqe: c.score.niqe,
+        };
+        let kept = entry(judged.kept());
+        Self {
+            input: input.display().to_string(),
+            index,
+            seed: kept.seed,
+            identity_similarity: kept.identity_similarity,
+            niqe: kept.niqe,
+            candidates: judged.candidates.iter().map(entry).collect(),
+        }
+    }
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The identity network the similarities come from (its kind and where it was loaded
+    /// from), or `null`.
+    pub identity_network: Option<String>,
+    /// Candidates per face (`--best-of`).
+    pub best_of: usize,
+    /// Mean identity similarity of the kept faces, when any has one.
+    pub mean_identity_similarity: Option<f64>,
+    /// Mean NIQE of the kept faces, when any has one.
+    pub mean_niqe: Option<f64>,
+    /// Every face, in input order.
+    pub faces: Vec<FaceEntry>,
+}
+
+impl Report {
+    /// A report of `faces`, with their means.
+    pub fn new(identity_network: Option<String>, best_of: usize, faces: Vec<FaceEntry>) -> Self {
+        Self {
+            identity_network,
+            best_of,
+            mean_identity_similarity: mean(faces.iter().filter_map(|f| f.identity_similarity)),
+            mean_niqe: mean(faces.iter().filter_map(|f| f.niqe)),
+            faces,
+        }
+    }
+
+    /// Writes the report into `output` as [`REPORT`], atomically. Faces of an earlier
+    /// report there whose input has no face in this one (skipped with `--skip-existing`, or
+    /// failed this time) are kept, so the report covers the whole folder; a report of no
+    /// faces leaves an earlier one as it is.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(mut self, output: &Path) -> anyhow::Result<()> {
+        let path = output.join(REPORT);
+        if self.faces.is_empty() && path.exists() {
+            return Ok(());
+        }
+        let touched: BTreeSet<String> = self.faces.iter().map(|f| f.input.clone()).collect();
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(old) = serde_json::from_str::<Report>(&text)
+        {
+            let kept = old
+                .faces
+                .into_iter()
+                .filter(|f| !touched.contains(&f.input));
+            let mut faces: Vec<FaceEntry> = kept.chain(self.faces).collect();
+            faces.sort_by(|a, b| (&a.input, a.index).cmp(&(&b.input, b.index)));
+            self = Self::new(self.identity_network, self.best_of, faces);
+        }
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("{}: cannot create the folder", output.display()))?;
+        let text = serde_json::to_string_pretty(&self).context("report.json")?;
+        write_atomically(&path, text.as_bytes(), true)?;
+        Ok(())
+    }
+
+    /// One line for the end of a run: mean and worst identity similarity, mean NIQE.
+    pub fn summary_line(&self) -> String {
+        let Some(mean_id) = self.mean_identity_similarity else {
+            return match self.mean_niqe {
+                Some(n) => format!("identity similarity: not measured; NIQE mean {n:.3}"),
+                None => "identity similarity and NIQE: not measured".into(),
+            };
+        };
+        let worst = self
+            .faces
+            .iter()
+            .filter_map(|f| f.identity_similarity.map(|s| (s, f)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let mut line = format!("identity similarity: mean {mean_id:.3}");
+        if let Some((s, f)) = worst {
+            line += &format!(", worst {s:.3} ({} face {})", f.input, f.index);
+        }
+        if let Some(n) = self.mean_niqe {
+            line += &format!("; NIQE mean {n:.3}");
+        }
+        line
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(input: &str, index: usize, id: Option<f64>, niqe: Option<f64>) -> FaceEntry {
+        FaceEntry {
+            input: input.into(),
+            index,
+            seed: 1,
+            identity_similarity: id,
+            niqe,
+            candidates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn means_worst_face_and_merge_with_an_earlier_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Report::new(
+            None,
+            1,
+            vec![
+                face("a.png", 0, Some(0.9), Some(4.0)),
+                face("b.png", 0, Some(0.5), None),
+            ],
+        );
+        assert_eq!(first.mean_identity_similarity, Some(0.7));
+        assert_eq!(first.mean_niqe, Some(4.0));
+        assert_eq!(
+            first.summary_line(),
+            "identity similarity: mean 0.700, worst 0.500 (b.png face 0); NIQE mean 4.000"
+        );
+        first.clone().write(dir.path()).unwrap();
+        // A second run touches b.png only: a.png's entry stays.
+        let second = Report::new(None, 1, vec![face("b.png", 0, Some(0.7), Some(6.0))]);
+        second.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(REPORT)).unwrap();
+        let merged: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(merged.faces.len(), 2);
+        assert_eq!(merged.faces[1].identity_similarity, Some(0.7));
+        assert!((merged.mean_identity_similarity.unwrap() - 0.8).abs() < 1e-12);
+        // A run without faces leaves the report alone.
+        let before = std::fs::read(dir.path().join(REPORT)).unwrap();
+        Report::new(None, 1, Vec::new()).write(dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(REPORT)).unwrap(), before);
+        let none = Report::new(None, 1, vec![face("c.png", 0, None, None)]);
+        assert_eq!(
+            none.summary_line(),
+            "identity similarity and NIQE: not measured"
+        );
+    }
+}
