@@ -116,7 +116,7 @@ fn report_holds_each_faces_identity_and_niqe_and_best_of_keeps_the_most_similar(
     let output = read(work.path().join("plain/restored_faces/astronaut.png"));
     let t = diffmac::io::images_to_tensor::<DefaultBackend>(&[input, output], &device).unwrap();
     let e = network.embed_ffhq(t).unwrap();
-    let cos: f64 = cosine_similarity(e.clone().slice([0..1]), e.slice([1..2]))
+    let cos: f64 = cosine_similarity(e.clone().narrow(0, 0, 1), e.narrow(0, 1, 1))
         .into_scalar()
         .into();
     let reported = entries

@@ -11,15 +11,20 @@ with random weights and times, on CUDA in the requested precision:
   train_b2           one full-UNet training step at batch 2 (f32 weights, bf16 autocast, AdamW
                      lr 1e-4, ε-prediction MSE), as the design notes measured it
 and reports each item's peak allocated device memory (peak_mib), and counts the UNet step's FLOPs with torch.utils.flop_counter. Prints JSON on stdout.
+With --device cpu (scripts/cpu_bench.sh) the same items run on the CPU with every core
+(torch.get_num_threads()); there are no CUDA graphs, and peak_mib is the process's peak
+resident memory.
 
 Pinned: torch as installed on the GPU machine (2.11 when the design notes were measured),
 diffusers==0.42.1 (carried as a wheel, see docs/performance.md).
 Usage: python3 scripts/reference/torch_bench.py --precision bf16 [--repeats 10] [--steps 50]
-       [--only unet_b1,restore,train_b2]
+       [--only unet_b1,restore,train_b2] [--device cuda|cpu]
 """
 import argparse
 import json
 import pathlib
+import platform
+import resource
 import statistics
 import time
 
@@ -35,26 +40,40 @@ def load_config(name):
     return {k: v for k, v in cfg.items() if not k.startswith("_")}
 
 
+CUDA = True  # set by main() from --device
+
+
+def sync():
+    if CUDA:
+        torch.cuda.synchronize()
+
+
+def peak_mib():
+    if CUDA:
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
+
+
 def timed(fn, warmup, repeats):
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    if CUDA:
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     fn()
-    torch.cuda.synchronize()
+    sync()
     first = (time.perf_counter() - start) * 1e3
     for _ in range(max(warmup - 1, 0)):
         fn()
-    torch.cuda.synchronize()
+    sync()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         runs.append((time.perf_counter() - start) * 1e3)
     runs.sort()
     return {"first_ms": first, "median_ms": statistics.median(runs), "min_ms": runs[0],
-            "max_ms": runs[-1], "repeats": len(runs),
-            "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+            "max_ms": runs[-1], "repeats": len(runs), "peak_mib": peak_mib()}
 
 
 def graphed(fn, warmup=3):
@@ -72,7 +91,7 @@ def graphed(fn, warmup=3):
 
 def train_step_timing(args):
     """Full-UNet training step, batch 2: f32 master weights, bf16 autocast, AdamW."""
-    dev = "cuda"
+    dev = args.device
     unet = UNet2DConditionModel(**load_config("unet")).to(dev).train()
     opt = torch.optim.AdamW(unet.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=1e-2)
@@ -82,7 +101,7 @@ def train_step_timing(args):
 
     def step():
         t = torch.randint(0, 1000, (2,), device=dev)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(dev, dtype=torch.bfloat16):
             pred = unet(z, t, encoder_hidden_states=c).sample
         loss = torch.nn.functional.mse_loss(pred.float(), eps)
         opt.zero_grad(set_to_none=True)
@@ -101,11 +120,14 @@ def main():
     ap.add_argument("--restore-repeats", type=int, default=3)
     ap.add_argument("--only",
                     default="unet_b1,unet_b8,vae_encode,vae_decode,restore,restore_b8,train_b2")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     args = ap.parse_args()
+    global CUDA
+    CUDA = args.device == "cuda"
     only = set(args.only.split(","))
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.precision]
     torch.manual_seed(0)
-    dev = "cuda"
+    dev = args.device
     unet = UNet2DConditionModel(**load_config("unet")).to(dev, dtype).eval()
     vae = AutoencoderKL(**load_config("vae")).to(dev, dtype).eval()
     items = []
@@ -119,7 +141,9 @@ def main():
             step = lambda: unet(x, t, encoder_hidden_states=c).sample
             r = timed(step, args.warmup, args.repeats)
             r["name"] = name
-            r["cuda_graph_median_ms"] = timed(graphed(step), args.warmup, args.repeats)["median_ms"]
+            if CUDA:
+                r["cuda_graph_median_ms"] = timed(graphed(step), args.warmup,
+                                                  args.repeats)["median_ms"]
             if b == 1:
                 from torch.utils.flop_counter import FlopCounterMode
                 with FlopCounterMode(display=False) as counter:
@@ -156,7 +180,9 @@ def main():
         del unet
         items.append({"name": "train_b2", **train_step_timing(args)})
     print(json.dumps({"implementation": f"torch {torch.__version__}",
-                      "device": torch.cuda.get_device_name(0),
+                      "device": torch.cuda.get_device_name(0) if CUDA else
+                      f"CPU {platform.processor() or platform.machine()}, "
+                      f"{torch.get_num_threads()} threads",
                       "precision": args.precision, "items": items}, indent=2))
 
 

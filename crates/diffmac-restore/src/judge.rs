@@ -68,8 +68,8 @@ impl<'a, B: Backend> FaceJudge<'a, B> {
                 let faces = images_to_tensor::<B>(&faces, device)?.cast(DType::F32);
                 let embeddings = network.embed_ffhq(faces)?;
                 let n = restored.len();
-                let input = embeddings.clone().slice([0..1]).repeat_dim(0, n);
-                let cos: Tensor<B, 1> = cosine_similarity(input, embeddings.slice([1..n + 1]));
+                let input = embeddings.clone().narrow(0, 0, 1).repeat_dim(0, n);
+                let cos: Tensor<B, 1> = cosine_similarity(input, embeddings.narrow(0, 1, n));
                 let values = cos
                     .cast(DType::F32)
                     .into_data()
