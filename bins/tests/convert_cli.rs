@@ -42,13 +42,9 @@ fn hub(files: &BTreeMap<String, Vec<u8>>, faults: Faults) -> TestHub {
     serve(REPO, files.clone(), faults)
 }
 
-#[test]
-fn download_then_convert_gives_a_working_bundle() {
-    let work = tempfile::tempdir().unwrap();
-    let files = tiny_sd(work.path());
-    let server = hub(&files, Faults::default());
-    let dest = work.path().join("sd");
-    let bundle = work.path().join("bundle");
+/// `diffmac-convert sd --download` from the hub at `endpoint` into `dest`, converted into
+/// `bundle`.
+fn download_and_convert(endpoint: &str, dest: &Path, bundle: &Path) -> Output {
     let args = [
         "sd",
         "--download",
@@ -60,7 +56,17 @@ fn download_then_convert_gives_a_working_bundle() {
         bundle.to_str().unwrap(),
         "--quiet",
     ];
-    let out = convert(&args, &[("HF_ENDPOINT", &server.endpoint)]);
+    convert(&args, &[("HF_ENDPOINT", endpoint)])
+}
+
+#[test]
+fn download_then_convert_gives_a_working_bundle() {
+    let work = tempfile::tempdir().unwrap();
+    let files = tiny_sd(work.path());
+    let server = hub(&files, Faults::default());
+    let dest = work.path().join("sd");
+    let bundle = work.path().join("bundle");
+    let out = download_and_convert(&server.endpoint, &dest, &bundle);
     assert!(out.status.success(), "{}", stderr(&out));
     for (path, bytes) in &files {
         assert_eq!(&std::fs::read(dest.join(path)).unwrap(), bytes, "{path}");
@@ -72,9 +78,7 @@ fn download_then_convert_gives_a_working_bundle() {
     // Again into a new bundle: the files are there and checked, nothing is downloaded.
     let before = server.log.lock().unwrap().len();
     let again = work.path().join("bundle2");
-    let mut args2 = args;
-    args2[7] = again.to_str().unwrap();
-    let out = convert(&args2, &[("HF_ENDPOINT", &server.endpoint)]);
+    let out = download_and_convert(&server.endpoint, &dest, &again);
     assert!(out.status.success(), "{}", stderr(&out));
     let log = server.log.lock().unwrap();
     assert!(
@@ -129,18 +133,7 @@ fn a_corrupt_file_or_no_network_stops_before_anything_is_converted() {
     );
     let dest = work.path().join("sd");
     let bundle = work.path().join("bundle");
-    let args = [
-        "sd",
-        "--download",
-        "--repo",
-        REPO,
-        "--sd",
-        dest.to_str().unwrap(),
-        "--output",
-        bundle.to_str().unwrap(),
-        "--quiet",
-    ];
-    let out = convert(&args, &[("HF_ENDPOINT", &server.endpoint)]);
+    let out = download_and_convert(&server.endpoint, &dest, &bundle);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let message = stderr(&out);
     assert!(
@@ -156,7 +149,7 @@ fn a_corrupt_file_or_no_network_stops_before_anything_is_converted() {
         .unwrap()
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let out = convert(&args, &[("HF_ENDPOINT", &endpoint)]);
+    let out = download_and_convert(&endpoint, &dest, &bundle);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
     assert!(!bundle.join("config.json").exists());
