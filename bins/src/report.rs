@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context;
+use diffmac::face::DroppedFace;
 use diffmac::io::write_atomically;
 use diffmac::restore::faces::{Candidate, JudgedFace};
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,42 @@ impl FaceEntry {
     }
 }
 
+/// A face that was detected but not restored, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotRestored {
+    /// The input file, as given.
+    pub input: String,
+    /// Its box `[x1, y1, x2, y2]` in the photo.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// The detector's score.
+    pub score: f32,
+    /// Why (`score below 0.97`, `30 px, smaller than the minimum 64 px`, `not the largest
+    /// face`, ...).
+    pub reason: String,
+}
+
+impl NotRestored {
+    /// The record of `dropped`, a face of `input`.
+    pub fn new(input: &Path, dropped: &DroppedFace) -> Self {
+        Self {
+            input: input.display().to_string(),
+            bbox: dropped.detection.bbox,
+            score: dropped.detection.score,
+            reason: dropped.reason.to_string(),
+        }
+    }
+}
+
+/// What a run collects for its report, in input order.
+#[derive(Debug, Default)]
+pub struct Entries {
+    /// The restored faces.
+    pub faces: Vec<FaceEntry>,
+    /// The faces found but not restored.
+    pub not_restored: Vec<NotRestored>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -76,33 +113,44 @@ pub struct Report {
     pub mean_niqe: Option<f64>,
     /// Every face, in input order.
     pub faces: Vec<FaceEntry>,
+    /// Faces found in whole photos but not restored (`--faces`, `--min-face`, a low score).
+    #[serde(default)]
+    pub not_restored: Vec<NotRestored>,
 }
 
 impl Report {
     /// A report of `faces`, with their means.
-    pub fn new(identity_network: Option<String>, best_of: usize, faces: Vec<FaceEntry>) -> Self {
+    pub fn new(
+        identity_network: Option<String>,
+        best_of: usize,
+        faces: Vec<FaceEntry>,
+        not_restored: Vec<NotRestored>,
+    ) -> Self {
         Self {
             identity_network,
             best_of,
             mean_identity_similarity: mean(faces.iter().filter_map(|f| f.identity_similarity)),
             mean_niqe: mean(faces.iter().filter_map(|f| f.niqe)),
             faces,
+            not_restored,
         }
     }
 
-    /// Writes the report into `output` as [`REPORT`], atomically. Faces of an earlier
-    /// report there whose input has no face in this one (skipped with `--skip-existing`, or
-    /// failed this time) are kept, so the report covers the whole folder; a report of no
-    /// faces leaves an earlier one as it is.
+    /// Writes the report into `output` as [`REPORT`], atomically. Entries of an earlier
+    /// report there whose input has none in this one (skipped with `--skip-existing`, or
+    /// failed this time) are kept, so the report covers the whole folder; a report without
+    /// entries leaves an earlier one as it is.
     ///
     /// # Errors
     /// The file cannot be written.
     pub fn write(mut self, output: &Path) -> anyhow::Result<()> {
         let path = output.join(REPORT);
-        if self.faces.is_empty() && path.exists() {
+        if self.faces.is_empty() && self.not_restored.is_empty() && path.exists() {
             return Ok(());
         }
-        let touched: BTreeSet<String> = self.faces.iter().map(|f| f.input.clone()).collect();
+        let touched: BTreeSet<String> = (self.faces.iter().map(|f| f.input.clone()))
+            .chain(self.not_restored.iter().map(|f| f.input.clone()))
+            .collect();
         if let Ok(text) = std::fs::read_to_string(&path)
             && let Ok(old) = serde_json::from_str::<Report>(&text)
         {
@@ -112,7 +160,10 @@ impl Report {
                 .filter(|f| !touched.contains(&f.input));
             let mut faces: Vec<FaceEntry> = kept.chain(self.faces).collect();
             faces.sort_by(|a, b| (&a.input, a.index).cmp(&(&b.input, b.index)));
-            self = Self::new(self.identity_network, self.best_of, faces);
+            let kept = (old.not_restored.into_iter()).filter(|f| !touched.contains(&f.input));
+            let mut not_restored: Vec<NotRestored> = kept.chain(self.not_restored).collect();
+            not_restored.sort_by(|a, b| a.input.cmp(&b.input));
+            self = Self::new(self.identity_network, self.best_of, faces, not_restored);
         }
         std::fs::create_dir_all(output)
             .with_context(|| format!("{}: cannot create the folder", output.display()))?;
@@ -175,6 +226,12 @@ mod tests {
                 face("a.png", 0, Some(0.9), Some(4.0)),
                 face("b.png", 0, Some(0.5), None),
             ],
+            vec![NotRestored {
+                input: "a.png".into(),
+                bbox: [0.0, 0.0, 10.0, 10.0],
+                score: 0.99,
+                reason: "10 px, smaller than the minimum 64 px".into(),
+            }],
         );
         assert_eq!(first.mean_identity_similarity, Some(0.7));
         assert_eq!(first.mean_niqe, Some(4.0));
@@ -184,18 +241,26 @@ mod tests {
         );
         first.clone().write(dir.path()).unwrap();
         // A second run touches b.png only: a.png's entry stays.
-        let second = Report::new(None, 1, vec![face("b.png", 0, Some(0.7), Some(6.0))]);
+        let second = Report::new(
+            None,
+            1,
+            vec![face("b.png", 0, Some(0.7), Some(6.0))],
+            Vec::new(),
+        );
         second.write(dir.path()).unwrap();
         let text = std::fs::read_to_string(dir.path().join(REPORT)).unwrap();
         let merged: Report = serde_json::from_str(&text).unwrap();
         assert_eq!(merged.faces.len(), 2);
+        assert_eq!(merged.not_restored.len(), 1, "a.png's record is kept");
         assert_eq!(merged.faces[1].identity_similarity, Some(0.7));
         assert!((merged.mean_identity_similarity.unwrap() - 0.8).abs() < 1e-12);
         // A run without faces leaves the report alone.
         let before = std::fs::read(dir.path().join(REPORT)).unwrap();
-        Report::new(None, 1, Vec::new()).write(dir.path()).unwrap();
+        Report::new(None, 1, Vec::new(), Vec::new())
+            .write(dir.path())
+            .unwrap();
         assert_eq!(std::fs::read(dir.path().join(REPORT)).unwrap(), before);
-        let none = Report::new(None, 1, vec![face("c.png", 0, None, None)]);
+        let none = Report::new(None, 1, vec![face("c.png", 0, None, None)], Vec::new());
         assert_eq!(
             none.summary_line(),
             "identity similarity and NIQE: not measured"

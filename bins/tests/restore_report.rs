@@ -289,3 +289,88 @@ fn presets_and_explicit_flags() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("--eta"), "{}", stderr(&refused));
 }
+
+#[test]
+fn faces_not_restored_are_reported_with_their_reason() {
+    let work = tempfile::tempdir().unwrap();
+    let (model, _) = setup(work.path());
+    let photos = work.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    // Two portraits side by side (the face crate's fixture), and one sample photo.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates/diffmac-face/tests/fixtures/collage.png"),
+        photos.join("collage.png"),
+    )
+    .unwrap();
+    std::fs::copy(sample("obama.jpg"), photos.join("obama.jpg")).unwrap();
+    let photos = photos.to_str().unwrap();
+    let whole = |out: &str, extra: &[&str]| -> (Value, String) {
+        let mut args = vec![
+            "--model", &model, "--input", photos, "--output", out, "--steps", "1", "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let result = restore_in(work.path(), &args);
+        assert!(result.status.success(), "{extra:?}: {}", stderr(&result));
+        let text = std::fs::read_to_string(work.path().join(out).join("report.json")).unwrap();
+        (serde_json::from_str(&text).unwrap(), stderr(&result))
+    };
+    let of = |report: &Value, key: &str, input: &str| -> Vec<Value> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["input"].as_str().unwrap().ends_with(input))
+            .cloned()
+            .collect()
+    };
+
+    let (all, _) = whole("all", &[]);
+    assert_eq!(of(&all, "faces", "collage.png").len(), 2);
+    assert!(of(&all, "not_restored", "collage.png").is_empty(), "{all}");
+
+    // --faces largest: the other portrait is listed, with its box and the reason.
+    let (largest, log) = whole("largest", &["--faces", "largest"]);
+    assert_eq!(of(&largest, "faces", "collage.png").len(), 1);
+    let left = of(&largest, "not_restored", "collage.png");
+    assert_eq!(left.len(), 1, "{largest}");
+    assert_eq!(left[0]["reason"], "not the largest face");
+    assert_eq!(left[0]["box"].as_array().unwrap().len(), 4);
+    assert!(log.contains("face(s) found but not restored"), "{log}");
+
+    // --min-face larger than any face: nothing restored, each face said why, photos copied.
+    let (none, log) = whole("none", &["--min-face", "5000"]);
+    assert!(none["faces"].as_array().unwrap().is_empty());
+    let dropped = of(&none, "not_restored", "collage.png");
+    assert_eq!(dropped.len(), 2, "{none}");
+    assert!(!of(&none, "not_restored", "obama.jpg").is_empty(), "{none}");
+    for d in &dropped {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(
+            reason.ends_with("smaller than the minimum 5000 px"),
+            "{reason}"
+        );
+    }
+    assert!(log.contains("found, none kept"), "{log}");
+    assert!(work.path().join("none/final_results/obama.png").exists());
+
+    // --only-center-face is --faces center; both together are a usage error.
+    let (centre, _) = whole("centre", &["--only-center-face"]);
+    let (center, _) = whole("center", &["--faces", "center"]);
+    assert_eq!(centre["faces"], center["faces"]);
+    let both = restore_in(
+        work.path(),
+        &[
+            "--model",
+            &model,
+            "--input",
+            photos,
+            "--output",
+            "both",
+            "--faces",
+            "largest",
+            "--only-center-face",
+        ],
+    );
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}

@@ -26,7 +26,7 @@ use diffmac::restore::{
     ColorFix, FaceJudge, ModelBundle, Observer, PipelineEvent, RestoreOptions, RestorePreset,
     Restorer, SamplerKind, bundle::resolve_model_dir,
 };
-use diffmac_cli::report::{FaceEntry, REPORT, Report};
+use diffmac_cli::report::{Entries, FaceEntry, NotRestored, REPORT, Report};
 use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
 use image::Rgb32FImage;
 use indicatif::{MultiProgress, ProgressBar};
@@ -62,9 +62,16 @@ struct Args {
     /// Scale factor of the whole photo in final_results (faces are pasted at that scale).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     upscale: u32,
-    /// Restore only the face nearest the photo's centre.
-    #[arg(long)]
+    /// Which detected faces of a photo to restore.
+    #[arg(long, value_enum, default_value_t = FacesArg::All)]
+    faces: FacesArg,
+    /// Restore only the face nearest the photo's centre (same as --faces center).
+    #[arg(long, conflicts_with = "faces")]
     only_center_face: bool,
+    /// Leave faces whose box is smaller than this many pixels (its larger side) as they
+    /// are; report.json lists them with the reason.
+    #[arg(long, value_name = "PX", default_value_t = 0)]
+    min_face: u32,
     /// Starting settings: `paper` (50 spaced DDPM steps per stage) or `fast` (20 DDIM
     /// steps per stage, η = 0); --steps, --stage2-steps, --sampler and --eta override it.
     #[arg(long, value_enum, default_value_t = PresetArg::Paper)]
@@ -143,6 +150,13 @@ struct Args {
     /// Log more.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FacesArg {
+    All,
+    Largest,
+    Center,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -267,7 +281,7 @@ struct Summary {
     no_face: usize,
     restoring: Duration,
     /// report.json's entries, in input order.
-    report: Vec<FaceEntry>,
+    report: Entries,
 }
 
 /// Where the identity network of report.json and --best-of comes from: --id-weights, the
@@ -424,6 +438,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             );
         } else {
             let start = Instant::now();
+            let dropped_before = summary.report.not_restored.len();
             let result = whole_photo(
                 args,
                 &restorer,
@@ -450,9 +465,15 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                     summary.faces += faces;
                     if faces == 0 {
                         summary.no_face += 1;
+                        let dropped = summary.report.not_restored.len() - dropped_before;
+                        let why = if dropped > 0 {
+                            format!("{dropped} face(s) found, none kept (see {REPORT})")
+                        } else {
+                            "no face found".to_string()
+                        };
                         images_bar.suspend(|| {
                             eprintln!(
-                                "{}: no face found; the photo is copied to {FINAL_RESULTS}/ unchanged",
+                                "{}: {why}; the photo is copied to {FINAL_RESULTS}/ unchanged",
                                 image.path.display()
                             )
                         });
@@ -501,13 +522,21 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         summary.no_face,
         summary.skipped_existing
     );
+    let entries = std::mem::take(&mut summary.report);
     let report = Report::new(
         identity_about,
         args.best_of as usize,
-        std::mem::take(&mut summary.report),
+        entries.faces,
+        entries.not_restored,
     );
     if !report.faces.is_empty() {
         eprintln!("{}", report.summary_line());
+    }
+    if !report.not_restored.is_empty() {
+        eprintln!(
+            "{} face(s) found but not restored (--faces, --min-face or a low score): see {REPORT}",
+            report.not_restored.len()
+        );
     }
     report.write(&args.output)?;
     Ok(summary.failed == 0)
@@ -585,7 +614,7 @@ fn aligned_run(
                             &r.face,
                             input.storage,
                         )?;
-                        summary.report.push(FaceEntry::new(&input.image.path, 0, r));
+                        (summary.report.faces).push(FaceEntry::new(&input.image.path, 0, r));
                     }
                     Err(err) => {
                         failed += 1;
@@ -648,15 +677,16 @@ fn whole_photo(
     run: &FaceRun<'_, B>,
     image: &InputImage,
     steps: &mut StepBar,
-    report: &mut Vec<FaceEntry>,
+    report: &mut Entries,
 ) -> anyhow::Result<(usize, Vec<String>)> {
     let photo = load_image(&image.path, args.max_pixels)?;
     let face_options = FaceOptions {
-        selection: if args.only_center_face {
-            FaceSelection::Centre
-        } else {
-            FaceSelection::All
+        selection: match (args.only_center_face, args.faces) {
+            (true, _) | (false, FacesArg::Center) => FaceSelection::Centre,
+            (false, FacesArg::Largest) => FaceSelection::Largest,
+            (false, FacesArg::All) => FaceSelection::All,
         },
+        min_face: args.min_face,
         ..FaceOptions::default()
     };
     let paste = PasteOptions {
@@ -687,11 +717,17 @@ fn whole_photo(
         match r {
             Ok(r) => {
                 write_face_outputs(args, &image.name, &suffix, &face.crop, &r.face, faces_as)?;
-                report.push(FaceEntry::new(&image.path, i, r));
+                report.faces.push(FaceEntry::new(&image.path, i, r));
             }
             Err(err) => failed.push(err.to_string()),
         }
     }
+    (report.not_restored).extend(
+        restored
+            .dropped
+            .iter()
+            .map(|d| NotRestored::new(&image.path, d)),
+    );
     let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
     create_parent(&final_path)?;
     if restored.faces.is_empty() && args.upscale == 1 && is_png(&image.path) {

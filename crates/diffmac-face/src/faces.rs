@@ -9,21 +9,11 @@ use crate::align::Similarity;
 use crate::error::{FaceError, Result};
 use crate::mtcnn::{Detection, DetectorConfig, Mtcnn};
 use crate::resample::Planes;
+use crate::selection::{DroppedFace, SelectionRules, select_faces};
 use crate::template::ffhq_template;
 use crate::warp::{WarpOptions, warp};
 
-/// Which of the detected faces to keep.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaceSelection {
-    /// Every face (largest first).
-    #[default]
-    All,
-    /// Only the face with the largest box.
-    Largest,
-    /// Only the face whose box centre is nearest the photo's centre.
-    Centre,
-}
+pub use crate::selection::FaceSelection;
 
 /// Settings of [`find_faces`] and [`align_face`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +26,9 @@ pub struct FaceOptions {
     /// decoder); the real faces of the sample photos score above 0.999. 0.97 is the threshold
     /// facexlib uses with its detector.
     pub min_score: f32,
+    /// Faces whose box's larger side is below this many pixels of the photo are dropped
+    /// (0: none; MTCNN itself finds nothing under `detector.min_face_size`).
+    pub min_face: u32,
     /// Which faces to keep.
     pub selection: FaceSelection,
     /// At most this many faces (the largest ones), if set.
@@ -54,6 +47,7 @@ impl Default for FaceOptions {
         Self {
             detector: DetectorConfig::default(),
             min_score: 0.97,
+            min_face: 0,
             selection: FaceSelection::All,
             max_faces: None,
             face_size: 512,
@@ -81,6 +75,16 @@ pub fn find_faces<B: Backend>(
     photo: &Rgb32FImage,
     options: &FaceOptions,
 ) -> Result<Vec<Detection>> {
+    Ok(find_faces_explained(mtcnn, photo, options)?.0)
+}
+
+/// As [`find_faces`], with every detected face that is not kept and why
+/// ([`crate::selection::DropReason`]).
+pub fn find_faces_explained<B: Backend>(
+    mtcnn: &Mtcnn<B>,
+    photo: &Rgb32FImage,
+    options: &FaceOptions,
+) -> Result<(Vec<Detection>, Vec<DroppedFace>)> {
     if options.detect_max_pixels < 144 {
         return Err(FaceError::InvalidConfig(format!(
             "detect_max_pixels {} is below one 12x12 window",
@@ -89,7 +93,7 @@ pub fn find_faces<B: Backend>(
     }
     let (w, h) = (photo.width() as usize, photo.height() as usize);
     let pixels = (w * h) as f64;
-    let mut found = if pixels > options.detect_max_pixels as f64 {
+    let found = if pixels > options.detect_max_pixels as f64 {
         let f = (pixels / options.detect_max_pixels as f64).sqrt();
         let (ws, hs) = (
             ((w as f64 / f).round() as usize).max(1),
@@ -115,29 +119,13 @@ pub fn find_faces<B: Backend>(
     } else {
         mtcnn.detect_planes(&Planes::from_rgb(photo, 255.0, true), &options.detector)?
     };
-    found.retain(|d| d.score >= options.min_score);
-    match options.selection {
-        FaceSelection::All => {}
-        FaceSelection::Largest => found.truncate(1),
-        FaceSelection::Centre => {
-            let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-            let dist = |d: &Detection| {
-                let (x, y) = ((d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0);
-                (x - cx).hypot(y - cy)
-            };
-            if let Some(best) = found
-                .iter()
-                .min_by(|a, b| dist(a).total_cmp(&dist(b)))
-                .cloned()
-            {
-                found = vec![best];
-            }
-        }
-    }
-    if let Some(max) = options.max_faces {
-        found.truncate(max);
-    }
-    Ok(found)
+    let rules = SelectionRules {
+        min_score: options.min_score,
+        min_face: options.min_face,
+        selection: options.selection,
+        max_faces: options.max_faces,
+    };
+    Ok(select_faces(found, photo.dimensions(), &rules))
 }
 
 /// The similarity that maps a detection's five landmarks onto the FFHQ template of a

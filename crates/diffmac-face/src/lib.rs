@@ -40,11 +40,13 @@ pub mod mtcnn;
 pub mod nms;
 pub mod paste;
 pub mod resample;
+pub mod selection;
 pub mod template;
 pub mod warp;
 pub mod weights;
 
 pub use align::Similarity;
 pub use error::{FaceError, Result};
-pub use faces::{AlignedFace, FaceOptions, FaceSelection};
+pub use faces::{AlignedFace, FaceOptions};
 pub use mtcnn::{Detection, DetectorConfig, Mtcnn};
+pub use selection::{DropReason, DroppedFace, FaceSelection};

@@ -12,7 +12,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::{AlignedFace, FaceOptions, Mtcnn, faces as face_ops};
+use diffmac_face::{AlignedFace, DroppedFace, FaceOptions, Mtcnn, faces as face_ops};
 use diffmac_io::{IoError, LoadedImage, images_to_tensor, tensor_to_images};
 use image::Rgb32FImage;
 use image::imageops::FilterType;
@@ -332,6 +332,9 @@ pub struct RestoredPhoto {
     /// it failed (a face whose output is not finite, [`RestoreError::NonFinite`]); failed
     /// faces are not pasted.
     pub restored: Vec<Result<JudgedFace>>,
+    /// The faces detected but not restored, with why (`FaceOptions`' score, size and
+    /// selection rules).
+    pub dropped: Vec<DroppedFace>,
     /// The photo with the restored faces pasted back (scaled by the paste options' upscale;
     /// alpha and colour type kept).
     pub photo: LoadedImage,
@@ -356,7 +359,7 @@ pub fn restore_photo<B: Backend>(
     key: &str,
     observer: &mut dyn Observer<B>,
 ) -> Result<RestoredPhoto> {
-    let detections = face_ops::find_faces(mtcnn, &photo.rgb, face_options)?;
+    let (detections, dropped) = face_ops::find_faces_explained(mtcnn, &photo.rgb, face_options)?;
     let faces = detections
         .iter()
         .map(|d| face_ops::align_face(&photo.rgb, d, face_options))
@@ -380,6 +383,7 @@ pub fn restore_photo<B: Backend>(
     Ok(RestoredPhoto {
         faces,
         restored,
+        dropped,
         photo,
     })
 }
