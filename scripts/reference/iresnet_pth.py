@@ -6,7 +6,8 @@ ArcFace weights (`torch.save(model.state_dict())`), for diffmac-id's `.pth` load
   crates/diffmac-id/tests/fixtures/iresnet_tiny_legacy.pth   legacy (non-zip) format, with
                                                              DataParallel's `module.` prefix
 
-from crates/diffmac-id/tests/fixtures/iresnet_tiny.safetensors (scripts/reference/iresnet_reference.py).
+from crates/diffmac-id/tests/fixtures/iresnet_tiny.safetensors (written by
+scripts/reference/iresnet_upstream_reference.py with the weights iresnet_reference.py draws).
 Pinned: torch 2.15.0, safetensors 0.8.0.
 """
 import pathlib
