@@ -1,73 +1,40 @@
-//! Building a bundle from a Stable Diffusion diffusers folder (here a small random one in
-//! SD's real key layout) and restoring with it.
+//! Building a bundle from a Stable Diffusion diffusers folder (here the tiny random one of
+//! `bundle::write_tiny_diffusers`, in SD's real key layout) and restoring with it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::backend::Flex;
 use burn::tensor::{FloatDType, Tensor};
 use diffmac_io::save_safetensors;
 use diffmac_ldm::loader::export;
-use diffmac_ldm::{
-    AutoencoderKL, ClipTextConfig, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig,
-    VarBuilder,
-};
+use diffmac_ldm::{ClipTextConfig, ClipTextModel, VarBuilder};
 use diffmac_restore::bundle::convert::{ConvertOptions, convert_sd};
+use diffmac_restore::bundle::{TINY_TEXT_ENCODER, write_tiny_diffusers};
 use diffmac_restore::{ModelBundle, Quiet, RestoreOptions, Restorer};
 
 type B = Flex;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../diffmac-ldm/tests/fixtures");
-
-/// A diffusers folder with random weights: the ldm fixtures' UNet and VAE configs and a text
-/// encoder as wide as the UNet's cross-attention.
+/// A diffusers folder with random weights at the tiny bundle's sizes
+/// (`bundle::write_tiny_diffusers`), its text encoder `text_width` wide (the tiny UNet's
+/// cross-attention takes 24).
 fn fake_sd(dir: &Path, text_width: usize) {
     let device = Default::default();
-    let write = |sub: &str, config: &str, file: &str, tensors: BTreeMap<_, _>| {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        std::fs::write(dir.join(sub).join("config.json"), config).unwrap();
-        save_safetensors(dir.join(sub).join(file), &tensors).unwrap();
-    };
-    let unet_json = std::fs::read_to_string(format!("{FIXTURES}/unet_conv/config.json")).unwrap();
-    let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
-    let unet =
-        UNet2DConditionModel::load(&UNetConfig::from_json(&unet_json).unwrap(), &vb).unwrap();
-    let model = "diffusion_pytorch_model.safetensors";
-    write(
-        "unet",
-        &unet_json,
-        model,
-        export(&unet, &vb.key_map()).unwrap(),
-    );
-
-    let vae_json = std::fs::read_to_string(format!("{FIXTURES}/vae/config.json")).unwrap();
-    let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
-    let vae_config: VaeConfig = serde_json::from_str(&vae_json).unwrap();
-    let vae = AutoencoderKL::load(&vae_config, &vb).unwrap();
-    write(
-        "vae",
-        &vae_json,
-        model,
-        export(&vae, &vb.key_map()).unwrap(),
-    );
-
-    let mut text: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{FIXTURES}/text_encoder/config.json")).unwrap(),
-    )
-    .unwrap();
+    write_tiny_diffusers::<B>(dir, 0, &device).unwrap();
+    if text_width == 24 {
+        return;
+    }
+    let mut text: serde_json::Value = serde_json::from_str(TINY_TEXT_ENCODER).unwrap();
     text["hidden_size"] = text_width.into();
-    text["num_attention_heads"] = 2.into();
-    text["vocab_size"] = 49408.into();
     let text_json = text.to_string();
     let vb = VarBuilder::<B>::random(&device, FloatDType::F32);
     let config: ClipTextConfig = serde_json::from_str(&text_json).unwrap();
     let clip = ClipTextModel::load(&config, &vb).unwrap();
-    write(
-        "text_encoder",
-        &text_json,
-        "model.safetensors",
-        export(&clip, &vb.key_map()).unwrap(),
-    );
+    std::fs::write(dir.join("text_encoder/config.json"), &text_json).unwrap();
+    save_safetensors(
+        dir.join("text_encoder/model.safetensors"),
+        &export(&clip, &vb.key_map()).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]

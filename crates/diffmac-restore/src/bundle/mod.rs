@@ -24,4 +24,4 @@ pub use load::{ModelBundle, StageModels};
 pub use locate::{MODEL_ENV, default_model_dir, resolve_model_dir};
 pub use random::{Preset, random_bundle};
 pub use tiny::write_tiny_bundle;
-pub use tiny_diffusers::write_tiny_diffusers;
+pub use tiny_diffusers::{TINY_TEXT_ENCODER, write_tiny_diffusers};
