@@ -17,13 +17,15 @@ use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac_face::faces::{align_face, find_faces};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::{Detection, FaceOptions, FaceSelection, Mtcnn, Similarity};
+use diffmac_face::{Detection, Detector, DetectorKind, FaceOptions, FaceSelection, Similarity};
 use diffmac_io::{Storage, load_image, save_image};
 use image::{Rgb, Rgb32FImage};
 use serde_json::json;
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Detect faces (MTCNN), align them to the FFHQ template, paste them back")]
+#[command(
+    about = "Detect faces (RetinaFace or MTCNN), align them to the FFHQ template, paste them back"
+)]
 struct Args {
     /// The photo (any format the workspace reads; EXIF orientation is applied).
     photo: PathBuf,
@@ -53,9 +55,12 @@ struct Args {
     /// Side of the aligned crops.
     #[arg(long, default_value_t = 512)]
     face_size: u32,
-    /// Drop faces scoring below this.
-    #[arg(long, default_value_t = 0.97)]
-    min_score: f32,
+    /// The face detector: retinaface (finds profile, tilted and small faces) or mtcnn.
+    #[arg(long, default_value = "retinaface", value_parser = str::parse::<DetectorKind>)]
+    detector: DetectorKind,
+    /// Drop faces scoring below this [default: 0.8 with RetinaFace, 0.97 with MTCNN].
+    #[arg(long)]
+    min_score: Option<f32>,
     /// Keep at most this many faces (the largest).
     #[arg(long)]
     max_faces: Option<usize>,
@@ -65,9 +70,12 @@ struct Args {
     /// Keep only the face nearest the centre.
     #[arg(long)]
     centre: bool,
-    /// Smallest face searched for, in pixels.
+    /// Smallest face MTCNN searches for, in pixels.
     #[arg(long, default_value_t = 20.0)]
     min_face_size: f64,
+    /// Detect on a downscaled copy of photos with more pixels than this.
+    #[arg(long, default_value_t = FaceOptions::default().detect_max_pixels)]
+    detect_max_pixels: u64,
     /// Replace existing output files.
     #[arg(long)]
     overwrite: bool,
@@ -94,15 +102,16 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let device = default_device();
-    let mtcnn = Mtcnn::<DefaultBackend>::pretrained(&device)?;
+    let detector = Detector::<DefaultBackend>::pretrained(args.detector, &device)?;
     let photo = load_image(&args.photo, diffmac::io::DEFAULT_MAX_PIXELS)?;
     let mut options = FaceOptions {
         min_score: args.min_score,
         max_faces: args.max_faces,
         face_size: args.face_size,
+        detect_max_pixels: args.detect_max_pixels,
         ..Default::default()
     };
-    options.detector.min_face_size = args.min_face_size;
+    options.mtcnn.min_face_size = args.min_face_size;
     options.selection = if args.largest {
         FaceSelection::Largest
     } else if args.centre {
@@ -111,7 +120,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         FaceSelection::All
     };
     let start = std::time::Instant::now();
-    let found = find_faces(&mtcnn, &photo.rgb, &options)?;
+    let found = find_faces(&detector, &photo.rgb, &options)?;
     let detect_time = start.elapsed();
     let aligned = found
         .iter()

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::face::paste::PasteOptions;
-use diffmac::face::{FaceOptions, FaceSelection, Mtcnn};
+use diffmac::face::{Detector, DetectorKind, FaceOptions, FaceSelection};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
 use diffmac::io::{
     DEFAULT_MAX_PIXELS, LoadedImage, Storage, load_image, save_image, write_atomically,
@@ -62,6 +62,9 @@ struct Args {
     /// Scale factor of the whole photo in final_results (faces are pasted at that scale).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     upscale: u32,
+    /// The face detector: retinaface (finds profile, tilted and small faces) or mtcnn.
+    #[arg(long, default_value = "retinaface", value_parser = str::parse::<DetectorKind>)]
+    detector: DetectorKind,
     /// Which detected faces of a photo to restore.
     #[arg(long, value_enum, default_value_t = FacesArg::All)]
     faces: FacesArg,
@@ -392,10 +395,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         best_of: args.best_of as usize,
         judge: Some(&judge),
     };
-    let mtcnn = if args.aligned {
+    let detector = if args.aligned {
         None
     } else {
-        Some(Mtcnn::<B>::pretrained(&device)?)
+        Some(Detector::<B>::pretrained(args.detector, &device)?)
     };
 
     let bars = MultiProgress::new();
@@ -442,7 +445,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             let result = whole_photo(
                 args,
                 &restorer,
-                mtcnn.as_ref().expect("whole-photo mode"),
+                detector.as_ref().expect("whole-photo mode"),
                 &face_run,
                 image,
                 &mut steps,
@@ -673,7 +676,7 @@ fn face_storage(args: &Args, input: &LoadedImage) -> Storage {
 fn whole_photo(
     args: &Args,
     restorer: &Restorer<'_, B>,
-    mtcnn: &Mtcnn<B>,
+    detector: &Detector<B>,
     run: &FaceRun<'_, B>,
     image: &InputImage,
     steps: &mut StepBar,
@@ -695,7 +698,7 @@ fn whole_photo(
     };
     let restored = restore_photo(
         restorer,
-        mtcnn,
+        detector,
         &photo,
         &face_options,
         &paste,

@@ -1,14 +1,15 @@
 //! The whole-photo pipeline: find faces (on a downscaled copy of a large photo), keep the ones
 //! asked for, and align each to the FFHQ template.
 
-use burn::tensor::backend::Backend;
 use image::Rgb32FImage;
 use serde::{Deserialize, Serialize};
 
 use crate::align::Similarity;
+use crate::detection::{Detection, FaceDetector};
 use crate::error::{FaceError, Result};
-use crate::mtcnn::{Detection, DetectorConfig, Mtcnn};
+use crate::mtcnn::DetectorConfig;
 use crate::resample::Planes;
+use crate::retinaface::RetinaFaceConfig;
 use crate::selection::{DroppedFace, SelectionRules, select_faces};
 use crate::template::ffhq_template;
 use crate::warp::{WarpOptions, warp};
@@ -19,13 +20,15 @@ pub use crate::selection::FaceSelection;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaceOptions {
-    /// The MTCNN settings (facenet-pytorch's defaults).
-    pub detector: DetectorConfig,
-    /// Faces scoring below this are dropped. MTCNN's own last threshold (0.7) lets through
-    /// the odd pattern (obama.jpg's blurred chair scores 0.82 to 0.94, depending on the JPEG
-    /// decoder); the real faces of the sample photos score above 0.999. 0.97 is the threshold
-    /// facexlib uses with its detector.
-    pub min_score: f32,
+    /// RetinaFace's settings (facexlib's defaults), used when RetinaFace detects.
+    pub retinaface: RetinaFaceConfig,
+    /// MTCNN's settings (facenet-pytorch's defaults), used when MTCNN detects.
+    #[serde(alias = "detector")]
+    pub mtcnn: DetectorConfig,
+    /// Faces scoring below this are dropped; unset, the detector's own default
+    /// ([`crate::DetectorKind::default_min_score`]: 0.8 for RetinaFace, 0.97 for MTCNN, whose
+    /// own last threshold of 0.7 lets through the odd pattern such as obama.jpg's blurred chair).
+    pub min_score: Option<f32>,
     /// Faces whose box's larger side is below this many pixels of the photo are dropped
     /// (0: none; MTCNN itself finds nothing under `detector.min_face_size`).
     pub min_face: u32,
@@ -45,8 +48,9 @@ pub struct FaceOptions {
 impl Default for FaceOptions {
     fn default() -> Self {
         Self {
-            detector: DetectorConfig::default(),
-            min_score: 0.97,
+            retinaface: RetinaFaceConfig::default(),
+            mtcnn: DetectorConfig::default(),
+            min_score: None,
             min_face: 0,
             selection: FaceSelection::All,
             max_faces: None,
@@ -70,18 +74,18 @@ pub struct AlignedFace {
 
 /// Finds the faces of `photo` that `options` asks for. A photo without faces gives an empty
 /// list.
-pub fn find_faces<B: Backend>(
-    mtcnn: &Mtcnn<B>,
+pub fn find_faces<D: FaceDetector + ?Sized>(
+    detector: &D,
     photo: &Rgb32FImage,
     options: &FaceOptions,
 ) -> Result<Vec<Detection>> {
-    Ok(find_faces_explained(mtcnn, photo, options)?.0)
+    Ok(find_faces_explained(detector, photo, options)?.0)
 }
 
 /// As [`find_faces`], with every detected face that is not kept and why
 /// ([`crate::selection::DropReason`]).
-pub fn find_faces_explained<B: Backend>(
-    mtcnn: &Mtcnn<B>,
+pub fn find_faces_explained<D: FaceDetector + ?Sized>(
+    detector: &D,
     photo: &Rgb32FImage,
     options: &FaceOptions,
 ) -> Result<(Vec<Detection>, Vec<DroppedFace>)> {
@@ -102,8 +106,8 @@ pub fn find_faces_explained<B: Backend>(
         let small = Planes::area_from_rgb(photo, 255.0, true, hs, ws);
         let (fx, fy) = (w as f32 / ws as f32, h as f32 / hs as f32);
         let back = |x: f32, f: f32| (x + 0.5) * f - 0.5;
-        mtcnn
-            .detect_planes(&small, &options.detector)?
+        detector
+            .detect_planes(&small, options)?
             .into_iter()
             .map(|d| Detection {
                 bbox: [
@@ -117,10 +121,12 @@ pub fn find_faces_explained<B: Backend>(
             })
             .collect()
     } else {
-        mtcnn.detect_planes(&Planes::from_rgb(photo, 255.0, true), &options.detector)?
+        detector.detect_planes(&Planes::from_rgb(photo, 255.0, true), options)?
     };
     let rules = SelectionRules {
-        min_score: options.min_score,
+        min_score: options
+            .min_score
+            .unwrap_or_else(|| detector.kind().default_min_score()),
         min_face: options.min_face,
         selection: options.selection,
         max_faces: options.max_faces,

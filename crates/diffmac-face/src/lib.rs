@@ -34,19 +34,23 @@
 //! ```
 
 pub mod align;
+pub mod detection;
 pub mod error;
 pub mod faces;
 pub mod mtcnn;
 pub mod nms;
 pub mod paste;
 pub mod resample;
+pub mod retinaface;
 pub mod selection;
 pub mod template;
 pub mod warp;
 pub mod weights;
 
 pub use align::Similarity;
+pub use detection::{Detection, Detector, DetectorKind, FaceDetector};
 pub use error::{FaceError, Result};
 pub use faces::{AlignedFace, FaceOptions};
-pub use mtcnn::{Detection, DetectorConfig, Mtcnn};
+pub use mtcnn::{DetectorConfig, Mtcnn};
+pub use retinaface::{RetinaFace, RetinaFaceConfig};
 pub use selection::{DropReason, DroppedFace, FaceSelection};

@@ -3,28 +3,10 @@
 
 mod common;
 
-use common::{B, crate_path, photo};
-use diffmac_face::{Detection, DetectorConfig, Mtcnn};
+use common::{B, crate_path, detection_errors as errors, photo};
+use diffmac_face::{DetectorConfig, Mtcnn};
 use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use serde_json::Value;
-
-/// Largest box, landmark and score differences between a detection and the reference.
-fn errors(got: &Detection, want: &Value) -> (f32, f32, f32) {
-    let f = |v: &Value| v.as_f64().unwrap() as f32;
-    let box_err = got
-        .bbox
-        .iter()
-        .zip(want["box"].as_array().unwrap())
-        .map(|(g, w)| (g - f(w)).abs())
-        .fold(0.0, f32::max);
-    let lm_err = got
-        .landmarks
-        .iter()
-        .zip(want["landmarks"].as_array().unwrap())
-        .flat_map(|(g, w)| [(g[0] - f(&w[0])).abs(), (g[1] - f(&w[1])).abs()])
-        .fold(0.0, f32::max);
-    (box_err, lm_err, (got.score - f(&want["score"])).abs())
-}
 
 #[test]
 fn detections_match_facenet_pytorch_on_the_sample_photos() {

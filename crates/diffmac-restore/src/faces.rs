@@ -12,7 +12,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::{AlignedFace, DroppedFace, FaceOptions, Mtcnn, faces as face_ops};
+use diffmac_face::{AlignedFace, DroppedFace, FaceDetector, FaceOptions, faces as face_ops};
 use diffmac_io::{IoError, LoadedImage, images_to_tensor, tensor_to_images};
 use image::Rgb32FImage;
 use image::imageops::FilterType;
@@ -350,7 +350,7 @@ pub struct RestoredPhoto {
 #[allow(clippy::too_many_arguments)]
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
-    mtcnn: &Mtcnn<B>,
+    detector: &dyn FaceDetector,
     photo: &LoadedImage,
     face_options: &FaceOptions,
     paste_options: &PasteOptions,
@@ -359,7 +359,7 @@ pub fn restore_photo<B: Backend>(
     key: &str,
     observer: &mut dyn Observer<B>,
 ) -> Result<RestoredPhoto> {
-    let (detections, dropped) = face_ops::find_faces_explained(mtcnn, &photo.rgb, face_options)?;
+    let (detections, dropped) = face_ops::find_faces_explained(detector, &photo.rgb, face_options)?;
     let faces = detections
         .iter()
         .map(|d| face_ops::align_face(&photo.rgb, d, face_options))

@@ -7,6 +7,7 @@ use image::Rgb32FImage;
 use serde::{Deserialize, Serialize};
 
 use super::Mtcnn;
+use crate::detection::Detection;
 use crate::error::{FaceError, Result};
 use crate::nms::{Overlap, nms};
 use crate::resample::Planes;
@@ -59,26 +60,6 @@ impl DetectorConfig {
             return bad("batch_size must be positive".into());
         }
         Ok(())
-    }
-}
-
-/// One detected face, in the pixel coordinates of the image given to the detector.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Detection {
-    /// Box `[x1, y1, x2, y2]`.
-    #[serde(rename = "box")]
-    pub bbox: [f32; 4],
-    /// O-Net's face probability.
-    pub score: f32,
-    /// Left eye, right eye, nose tip, left and right mouth corner (left and right as seen in
-    /// the picture), each `[x, y]`.
-    pub landmarks: [[f32; 2]; 5],
-}
-
-impl Detection {
-    /// Box area in square pixels.
-    pub fn area(&self) -> f32 {
-        (self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1])
     }
 }
 

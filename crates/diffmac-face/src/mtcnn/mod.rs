@@ -6,7 +6,8 @@ mod onet;
 mod pnet;
 mod rnet;
 
-pub use detect::{Detection, DetectorConfig};
+pub use crate::detection::Detection;
+pub use detect::DetectorConfig;
 pub use onet::{ONet, ONetOutput};
 pub use pnet::{PNet, PNetOutput};
 pub use rnet::{RNet, RNetOutput};

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use burn::backend::Flex;
+use diffmac_face::Detection;
 use safetensors::SafeTensors;
+use serde_json::Value;
 
 /// The CPU test backend.
 pub type B = Flex;
@@ -40,4 +42,23 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// Largest box, landmark and score differences between a detection and a reference one
+/// (`{"box": [..4], "score": s, "landmarks": [[x, y]; 5]}`).
+pub fn detection_errors(got: &Detection, want: &Value) -> (f32, f32, f32) {
+    let f = |v: &Value| v.as_f64().unwrap() as f32;
+    let box_err = got
+        .bbox
+        .iter()
+        .zip(want["box"].as_array().unwrap())
+        .map(|(g, w)| (g - f(w)).abs())
+        .fold(0.0, f32::max);
+    let lm_err = got
+        .landmarks
+        .iter()
+        .zip(want["landmarks"].as_array().unwrap())
+        .flat_map(|(g, w)| [(g[0] - f(&w[0])).abs(), (g[1] - f(&w[1])).abs()])
+        .fold(0.0, f32::max);
+    (box_err, lm_err, (got.score - f(&want["score"])).abs())
 }
