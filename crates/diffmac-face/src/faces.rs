@@ -55,7 +55,7 @@ impl Default for FaceOptions {
             selection: FaceSelection::All,
             max_faces: None,
             face_size: 512,
-            detect_max_pixels: 2048 * 2048,
+            detect_max_pixels: 1600 * 1200,
             warp: WarpOptions::default(),
         }
     }

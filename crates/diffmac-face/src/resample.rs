@@ -1,6 +1,8 @@
 //! Area resampling of planar images, the `interpolate(mode="area")` (adaptive average pooling)
 //! that MTCNN uses for its image pyramid and its candidate crops.
 
+use rayon::prelude::*;
+
 /// A planar `[C, H, W]` f32 image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Planes {
@@ -25,7 +27,7 @@ impl Planes {
         for (p, px) in image.pixels().enumerate() {
             for c in 0..3 {
                 let v = px.0[c] * scale;
-                data[c * plane + p] = if round { v.round() } else { v };
+                data[c * plane + p] = if round { round_level(v) } else { v };
             }
         }
         Self {
@@ -57,37 +59,70 @@ impl Planes {
         let col_bins = bins(w, out_w);
         let row_bins = bins(h, out_h);
         let raw: &[f32] = image.as_raw();
-        let plane = out_h * out_w;
-        let mut data = vec![0.0f32; 3 * plane];
-        let mut line = vec![0.0f32; 3 * w];
-        let mut means = vec![0.0f32; 3 * out_w];
-        // Output rows whose bin contains input row y: bins are increasing, so keep a cursor.
-        let mut first = 0;
-        for y in 0..h {
-            for (d, v) in line.iter_mut().zip(&raw[y * 3 * w..(y + 1) * 3 * w]) {
-                let v = v * scale;
-                *d = if round { v.round() } else { v };
-            }
-            for (ox, &(a, b)) in col_bins.iter().enumerate() {
-                for c in 0..3 {
-                    let sum: f32 = (a..b).map(|x| line[3 * x + c]).sum();
-                    means[c * out_w + ox] = sum / (b - a) as f32;
-                }
-            }
-            while row_bins[first].1 <= y {
-                first += 1;
-            }
-            for (oy, &(a, b)) in row_bins.iter().enumerate().skip(first) {
-                if a > y {
-                    break;
-                }
-                let n = (b - a) as f32;
-                for c in 0..3 {
-                    let dst = &mut data[c * plane + oy * out_w..c * plane + (oy + 1) * out_w];
-                    for (d, m) in dst.iter_mut().zip(&means[c * out_w..(c + 1) * out_w]) {
-                        *d += m / n;
+        // Output rows are split into one band per thread; each band reads the input rows
+        // its bins cover (a row on a band boundary is read by both bands).
+        let bands = rayon::current_num_threads().clamp(1, out_h);
+        let band_rows = out_h.div_ceil(bands);
+        let band_data: Vec<Vec<f32>> = (0..out_h)
+            .step_by(band_rows)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|o0| {
+                let o1 = (o0 + band_rows).min(out_h);
+                let rows = &row_bins[o0..o1];
+                let mut band = vec![0.0f32; 3 * (o1 - o0) * out_w];
+                let mut line = vec![0.0f32; 3 * w];
+                let mut means = vec![0.0f32; 3 * out_w];
+                // Output rows whose bin contains input row y: bins increase, so keep a cursor.
+                let mut first = 0;
+                for y in rows[0].0..rows[rows.len() - 1].1 {
+                    for (d, &v) in line.iter_mut().zip(&raw[y * 3 * w..(y + 1) * 3 * w]) {
+                        *d = if round {
+                            round_level(v * scale)
+                        } else {
+                            v * scale
+                        };
+                    }
+                    for (ox, &(a, b)) in col_bins.iter().enumerate() {
+                        let mut sum = [0.0f32; 3];
+                        for px in line[3 * a..3 * b].chunks_exact(3) {
+                            for c in 0..3 {
+                                sum[c] += px[c];
+                            }
+                        }
+                        for c in 0..3 {
+                            means[c * out_w + ox] = sum[c] / (b - a) as f32;
+                        }
+                    }
+                    while rows[first].1 <= y {
+                        first += 1;
+                    }
+                    let band_plane = (o1 - o0) * out_w;
+                    for (oy, &(a, b)) in rows.iter().enumerate().skip(first) {
+                        if a > y {
+                            break;
+                        }
+                        let n = (b - a) as f32;
+                        for c in 0..3 {
+                            let at = c * band_plane + oy * out_w;
+                            let dst = &mut band[at..at + out_w];
+                            for (d, m) in dst.iter_mut().zip(&means[c * out_w..(c + 1) * out_w]) {
+                                *d += m / n;
+                            }
+                        }
                     }
                 }
+                band
+            })
+            .collect();
+        let plane = out_h * out_w;
+        let mut data = vec![0.0f32; 3 * plane];
+        for (i, band) in band_data.iter().enumerate() {
+            let o0 = i * band_rows;
+            let band_plane = band.len() / 3;
+            for c in 0..3 {
+                data[c * plane + o0 * out_w..c * plane + o0 * out_w + band_plane]
+                    .copy_from_slice(&band[c * band_plane..(c + 1) * band_plane]);
             }
         }
         Self {
@@ -231,5 +266,18 @@ mod tests {
             data: vec![1., 3., 5., 7., 3., 5., 7., 9.],
         };
         assert_eq!(p.area_resize(1, 2).data, vec![3.0, 7.0]);
+    }
+}
+
+/// `v.round()` for the non-negative values of photos, without a libm call per pixel (it ran
+/// for a fifth of the time of detecting a 12-megapixel photo); negative values go to `round`.
+#[inline]
+fn round_level(v: f32) -> f32 {
+    if (0.0..8_388_608.0).contains(&v) {
+        // Round half up by truncation; differs from `round` only within an ulp below a half,
+        // which 8-bit levels times 255 never come near.
+        (v + 0.5) as i32 as f32
+    } else {
+        v.round()
     }
 }
