@@ -117,18 +117,18 @@ impl<B: Backend> FaceDetector for RetinaFace<B> {
 /// Either detector, chosen at run time (`--detector`).
 #[derive(Debug)]
 pub enum Detector<B: Backend> {
-    /// RetinaFace MobileNet-0.25.
-    RetinaFace(RetinaFace<B>),
+    /// RetinaFace MobileNet-0.25 (both boxed: networks are large values).
+    RetinaFace(Box<RetinaFace<B>>),
     /// MTCNN.
-    Mtcnn(Mtcnn<B>),
+    Mtcnn(Box<Mtcnn<B>>),
 }
 
 impl<B: Backend> Detector<B> {
     /// The pretrained detector of that kind (its weights are compiled into the crate).
     pub fn pretrained(kind: DetectorKind, device: &B::Device) -> Result<Self> {
         Ok(match kind {
-            DetectorKind::RetinaFace => Self::RetinaFace(RetinaFace::pretrained(device)?),
-            DetectorKind::Mtcnn => Self::Mtcnn(Mtcnn::pretrained(device)?),
+            DetectorKind::RetinaFace => Self::RetinaFace(Box::new(RetinaFace::pretrained(device)?)),
+            DetectorKind::Mtcnn => Self::Mtcnn(Box::new(Mtcnn::pretrained(device)?)),
         })
     }
 }
@@ -143,8 +143,8 @@ impl<B: Backend> FaceDetector for Detector<B> {
 
     fn detect_planes(&self, img: &Planes, options: &FaceOptions) -> Result<Vec<Detection>> {
         match self {
-            Self::RetinaFace(d) => FaceDetector::detect_planes(d, img, options),
-            Self::Mtcnn(d) => FaceDetector::detect_planes(d, img, options),
+            Self::RetinaFace(d) => FaceDetector::detect_planes(d.as_ref(), img, options),
+            Self::Mtcnn(d) => FaceDetector::detect_planes(d.as_ref(), img, options),
         }
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Whole photos for DiffMAC, which restores FFHQ-aligned 512×512 faces:
 //!
-//! 1. **Detect** ([`mtcnn`]): MTCNN's P-, R- and O-Net with facenet-pytorch 2.6.0's pretrained
-//!    weights (compiled in), its image pyramid, NMS ([`nms`]), box regression and five
-//!    landmarks. Large photos are detected on a downscaled copy ([`faces::find_faces`]).
+//! 1. **Detect** ([`detection`]): [`retinaface`] (the default; RetinaFace MobileNet-0.25, one
+//!    pass, profile and small faces) or [`mtcnn`] (facenet-pytorch's cascade), both with
+//!    compiled-in weights, NMS ([`nms`]) and five landmarks. Large photos are detected on a
+//!    downscaled copy ([`faces::find_faces`]); [`selection`] keeps the faces asked for.
 //! 2. **Align** ([`align`], [`template`], [`warp`]): a least-squares similarity (Umeyama) from
 //!    the landmarks to facexlib's FFHQ five-point template, and a bicubic, anti-aliased warp
 //!    with a reflecting border.
@@ -15,13 +16,13 @@
 //!
 //! ```no_run
 //! use burn::backend::Flex;
-//! use diffmac_face::{FaceOptions, Mtcnn, faces, paste};
+//! use diffmac_face::{Detector, DetectorKind, FaceOptions, faces, paste};
 //!
-//! let mtcnn = Mtcnn::<Flex>::pretrained(&Default::default())?;
+//! let detector = Detector::<Flex>::pretrained(DetectorKind::RetinaFace, &Default::default())?;
 //! let photo = diffmac_io::load_image("photo.jpg".as_ref(), 64 << 20)?;
 //! let options = FaceOptions::default();
 //! let mut aligned = Vec::new();
-//! for det in faces::find_faces(&mtcnn, &photo.rgb, &options)? {
+//! for det in faces::find_faces(&detector, &photo.rgb, &options)? {
 //!     aligned.push(faces::align_face(&photo.rgb, &det, &options)?);
 //! }
 //! // ... restore each `aligned[i].crop` ...
