@@ -32,6 +32,15 @@ struct Args {
     /// Minimum IoU of a match.
     #[arg(long, default_value_t = 0.3)]
     min_iou: f32,
+    /// Score threshold of both detectors [default: each detector's own].
+    #[arg(long)]
+    min_score: Option<f32>,
+    /// Detect on a downscaled copy of photos with more pixels than this.
+    #[arg(long, default_value_t = FaceOptions::default().detect_max_pixels)]
+    detect_max_pixels: u64,
+    /// Up-sample smaller photos for detection by at most this factor (1: never).
+    #[arg(long, default_value_t = FaceOptions::default().detect_max_upscale)]
+    detect_max_upscale: f64,
 }
 
 #[derive(Deserialize)]
@@ -129,7 +138,12 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|&k| Detector::<DefaultBackend>::pretrained(k, &device))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = FaceOptions::default();
+    let options = FaceOptions {
+        min_score: args.min_score,
+        detect_max_pixels: args.detect_max_pixels,
+        detect_max_upscale: args.detect_max_upscale,
+        ..FaceOptions::default()
+    };
 
     println!(
         "| photo | faces (ignored) | {} |",

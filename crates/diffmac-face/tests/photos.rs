@@ -323,7 +323,8 @@ fn downscaled_detection_maps_coordinates_back() {
         detect_max_pixels: u64::from(w * h),
         ..Default::default()
     };
-    let want = find_faces(&net, &small, &FaceOptions::default()).unwrap();
+    // The collage itself, at its own size (the budget neither shrinks nor enlarges it).
+    let want = find_faces(&net, &small, &options).unwrap();
     let got = find_faces(&net, &big, &options).unwrap();
     assert_eq!(got.len(), want.len());
     for (g, s) in got.iter().zip(&want) {
@@ -331,6 +332,56 @@ fn downscaled_detection_maps_coordinates_back() {
             for k in 0..2 {
                 let expected = (sp[k] + 0.5) * 4.0 - 0.5;
                 assert!((gp[k] - expected).abs() < 0.05, "{gp:?} vs {sp:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn upsampled_detection_maps_coordinates_back() {
+    // A small photo is detected on a 2x bilinear copy: the faces must be exactly those of that
+    // copy, detected directly, mapped back about pixel centres, with either detector.
+    let small = load_image(
+        &crate_path("tests/fixtures/collage.png"),
+        DEFAULT_MAX_PIXELS,
+    )
+    .unwrap()
+    .rgb;
+    let (w, h) = small.dimensions();
+    let options = FaceOptions {
+        detect_max_pixels: 4 * u64::from(w * h),
+        ..Default::default()
+    };
+    let copy = diffmac_degrade::resize::resize(
+        &small,
+        2 * w,
+        2 * h,
+        diffmac_degrade::Interpolation::Bilinear,
+    );
+    let planes = diffmac_face::resample::Planes::from_rgb(&copy, 255.0, true);
+    let retina = diffmac_face::RetinaFace::<B>::pretrained(&Default::default()).unwrap();
+    let detectors: [&dyn diffmac_face::FaceDetector; 2] = [&retina, &mtcnn()];
+    for detector in detectors {
+        let got = find_faces(detector, &small, &options).unwrap();
+        let min_score = detector.kind().default_min_score();
+        let on_copy: Vec<_> = detector
+            .detect_planes(&planes, &options)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.score >= min_score)
+            .collect();
+        assert!(!got.is_empty(), "{}", detector.kind());
+        assert_eq!(got.len(), on_copy.len(), "{}", detector.kind());
+        for (g, c) in got.iter().zip(&on_copy) {
+            for (gp, cp) in g.landmarks.iter().zip(&c.landmarks) {
+                for k in 0..2 {
+                    let expected = (cp[k] + 0.5) / 2.0 - 0.5;
+                    assert!(
+                        (gp[k] - expected).abs() < 1e-3,
+                        "{}: {gp:?} vs {cp:?}",
+                        detector.kind()
+                    );
+                }
             }
         }
     }
