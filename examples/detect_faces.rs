@@ -273,6 +273,7 @@ fn pasted(
         .map(|(c, t)| PasteFace {
             face: c,
             to_crop: *t,
+            outline: None,
         })
         .collect();
     let options = PasteOptions {

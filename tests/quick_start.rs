@@ -8,7 +8,7 @@ use burn::tensor::FloatDType;
 use diffmac::backend::DefaultBackend as B;
 use diffmac::degrade::DegradationConfig;
 use diffmac::degrade::job::{JobOptions, run_job};
-use diffmac::face::{FaceOptions, Mtcnn, paste::PasteOptions};
+use diffmac::face::{Detector, DetectorKind, FaceMesh, FaceOptions, paste::PasteOptions};
 use diffmac::io::{DEFAULT_MAX_PIXELS, collect_inputs, load_image};
 use diffmac::restore::bundle::write_tiny_bundle;
 use diffmac::restore::faces::{FaceRun, restore_photo};
@@ -33,7 +33,8 @@ fn tiny_bundle_restores_the_sample_photos_and_they_degrade_reproducibly() {
         ..RestoreOptions::default()
     };
     let restorer = Restorer::new(&bundle, options).unwrap();
-    let mtcnn = Mtcnn::<B>::pretrained(&device).unwrap();
+    let detector = Detector::<B>::pretrained(DetectorKind::default(), &device).unwrap();
+    let mesh = FaceMesh::<B>::pretrained(&device).unwrap();
     let photos = collect_inputs(&sample_faces()).unwrap().images;
     assert!(photos.len() >= 3, "{photos:?}");
     let mut faces = 0;
@@ -41,7 +42,8 @@ fn tiny_bundle_restores_the_sample_photos_and_they_degrade_reproducibly() {
         let photo = load_image(path, DEFAULT_MAX_PIXELS).unwrap();
         let restored = restore_photo(
             &restorer,
-            &mtcnn,
+            &detector,
+            Some(&mesh),
             &photo,
             &FaceOptions::default(),
             &PasteOptions::default(),

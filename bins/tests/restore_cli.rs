@@ -723,3 +723,59 @@ fn each_restore_option_has_its_effect() {
     );
     assert!(!out.join("restored_faces").exists());
 }
+
+#[test]
+fn paste_mask_and_detector_options_have_their_effect() {
+    let work = tempfile::tempdir().unwrap();
+    let model = tiny_model(work.path());
+    let input = faces().join("astronaut.png");
+    let original = image::open(&input).unwrap().to_rgb8();
+    // Restores the photo with `extra` options; returns how many pixels of the final photo
+    // differ from the input, and the faces cropped.
+    let run_with = |name: &str, extra: &[&str]| -> (usize, usize) {
+        let out = work.path().join(name);
+        let mut args = vec![
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let run = restore(&args);
+        assert!(run.status.success(), "{extra:?}: {}", stderr(&run));
+        let done = image::open(out.join("final_results/astronaut.png"))
+            .unwrap()
+            .to_rgb8();
+        let changed = done
+            .pixels()
+            .zip(original.pixels())
+            .filter(|(a, b)| a != b)
+            .count();
+        let crops = std::fs::read_dir(out.join("cropped_faces"))
+            .unwrap()
+            .count();
+        (changed, crops)
+    };
+    let (outline, n) = run_with("face", &[]);
+    let (square, _) = run_with("box", &["--paste-mask", "box"]);
+    println!("pixels replaced: outline {outline}, square {square}");
+    assert_eq!(n, 1);
+    assert!(
+        outline > 0 && outline * 10 < square * 8,
+        "{outline} vs {square}"
+    );
+    let (_, n) = run_with("mtcnn", &["--detector", "mtcnn"]);
+    assert_eq!(n, 1, "MTCNN finds the face too");
+    let bad = restore(&["--detector", "haar", "--input", "x", "--output", "y"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("retinaface or mtcnn"),
+        "{}",
+        stderr(&bad)
+    );
+}

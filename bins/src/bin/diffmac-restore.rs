@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::face::paste::PasteOptions;
-use diffmac::face::{Detector, DetectorKind, FaceOptions, FaceSelection};
+use diffmac::face::{Detector, DetectorKind, FaceMesh, FaceOptions, FaceSelection};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
 use diffmac::io::{
     DEFAULT_MAX_PIXELS, LoadedImage, Storage, load_image, save_image, write_atomically,
@@ -65,6 +65,10 @@ struct Args {
     /// The face detector: retinaface (finds profile, tilted and small faces) or mtcnn.
     #[arg(long, default_value = "retinaface", value_parser = str::parse::<DetectorKind>)]
     detector: DetectorKind,
+    /// Where a restored face replaces the photo: `face`, inside the face's outline (from a
+    /// 468-point face mesh), or `box`, the whole feathered crop as facexlib pastes it.
+    #[arg(long, value_enum, default_value_t = PasteMaskArg::Face)]
+    paste_mask: PasteMaskArg,
     /// Which detected faces of a photo to restore.
     #[arg(long, value_enum, default_value_t = FacesArg::All)]
     faces: FacesArg,
@@ -160,6 +164,12 @@ enum FacesArg {
     All,
     Largest,
     Center,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PasteMaskArg {
+    Face,
+    Box,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -395,10 +405,16 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         best_of: args.best_of as usize,
         judge: Some(&judge),
     };
-    let detector = if args.aligned {
+    let finder = if args.aligned {
         None
     } else {
-        Some(Detector::<B>::pretrained(args.detector, &device)?)
+        Some(FaceFinder {
+            detector: Detector::<B>::pretrained(args.detector, &device)?,
+            mesh: match args.paste_mask {
+                PasteMaskArg::Face => Some(FaceMesh::<B>::pretrained(&device)?),
+                PasteMaskArg::Box => None,
+            },
+        })
     };
 
     let bars = MultiProgress::new();
@@ -445,7 +461,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             let result = whole_photo(
                 args,
                 &restorer,
-                detector.as_ref().expect("whole-photo mode"),
+                finder.as_ref().expect("whole-photo mode"),
                 &face_run,
                 image,
                 &mut steps,
@@ -671,12 +687,19 @@ fn face_storage(args: &Args, input: &LoadedImage) -> Storage {
     }
 }
 
+/// Finds the faces of whole photos, and their outlines for pasting back.
+struct FaceFinder {
+    detector: Detector<B>,
+    /// The face mesh, with `--paste-mask face`.
+    mesh: Option<FaceMesh<B>>,
+}
+
 /// Restores the faces of one photo; returns how many were found, and why each face that
 /// failed did (its output is then not pasted).
 fn whole_photo(
     args: &Args,
     restorer: &Restorer<'_, B>,
-    detector: &Detector<B>,
+    finder: &FaceFinder,
     run: &FaceRun<'_, B>,
     image: &InputImage,
     steps: &mut StepBar,
@@ -698,7 +721,8 @@ fn whole_photo(
     };
     let restored = restore_photo(
         restorer,
-        detector,
+        &finder.detector,
+        finder.mesh.as_ref(),
         &photo,
         &face_options,
         &paste,

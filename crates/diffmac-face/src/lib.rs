@@ -9,8 +9,9 @@
 //! 2. **Align** ([`align`], [`template`], [`warp`]): a least-squares similarity (Umeyama) from
 //!    the landmarks to facexlib's FFHQ five-point template, and a bicubic, anti-aliased warp
 //!    with a reflecting border.
-//! 3. **Paste back** ([`paste`]): the inverse warp through an eroded, feathered mask; pixels
-//!    outside the masks keep their values bit for bit.
+//! 3. **Paste back** ([`paste`]): the inverse warp through an eroded, feathered mask, limited
+//!    to the face's outline from [`facemesh`] when given; pixels outside the masks keep their
+//!    values bit for bit.
 //!
 //! Photos are loaded and saved with `diffmac_io` (EXIF orientation, grey, 16-bit, alpha).
 //!
@@ -28,7 +29,7 @@
 //! // ... restore each `aligned[i].crop` ...
 //! let pasted: Vec<_> = aligned
 //!     .iter()
-//!     .map(|a| paste::PasteFace { face: &a.crop, to_crop: a.to_crop })
+//!     .map(|a| paste::PasteFace { face: &a.crop, to_crop: a.to_crop, outline: None })
 //!     .collect();
 //! let result = paste::paste_faces(&photo.rgb, &pasted, &paste::PasteOptions::default())?;
 //! # Ok::<(), diffmac_face::FaceError>(())
@@ -37,6 +38,7 @@
 pub mod align;
 pub mod detection;
 pub mod error;
+pub mod facemesh;
 pub mod faces;
 pub mod mtcnn;
 pub mod nms;
@@ -51,6 +53,7 @@ pub mod weights;
 pub use align::Similarity;
 pub use detection::{Detection, Detector, DetectorKind, FaceDetector};
 pub use error::{FaceError, Result};
+pub use facemesh::FaceMesh;
 pub use faces::{AlignedFace, FaceOptions};
 pub use mtcnn::{DetectorConfig, Mtcnn};
 pub use retinaface::{RetinaFace, RetinaFaceConfig};

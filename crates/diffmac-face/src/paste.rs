@@ -17,6 +17,10 @@ pub struct PasteFace<'a> {
     pub face: &'a Rgb32FImage,
     /// The alignment that produced the crop: photo coordinates → crop coordinates.
     pub to_crop: Similarity,
+    /// Weights over the crop (`side × side`, row-major) that limit the blend to the face, e.g.
+    /// [`crate::FaceMesh::paste_mask`]'s feathered outline; `None` blends the whole crop
+    /// (facexlib's square).
+    pub outline: Option<&'a [f32]>,
 }
 
 /// Settings of the paste-back.
@@ -99,7 +103,7 @@ fn erode(mask: &mut [f32], w: usize, h: usize, r: usize) {
 
 /// Separable Gaussian blur with a `2 r + 1` kernel and OpenCV's default sigma for that size,
 /// zero outside.
-fn blur(mask: &mut [f32], w: usize, h: usize, r: usize) {
+pub(crate) fn blur(mask: &mut [f32], w: usize, h: usize, r: usize) {
     if r == 0 {
         return;
     }
@@ -236,16 +240,32 @@ pub fn paste_faces(
                 face.face.height()
             )));
         }
+        let side = face.face.width() as usize;
+        if let Some(outline) = face.outline
+            && outline.len() != side * side
+        {
+            return Err(FaceError::Shape(format!(
+                "the outline mask has {} weights, the {side}x{side} crop needs {}",
+                outline.len(),
+                side * side
+            )));
+        }
         let to_crop = face.to_crop.compose(&from_upscaled(u));
         let mask = face_mask(&to_crop, face.face.width(), w, h, u);
         for yy in 0..mask.height {
             for xx in 0..mask.width {
-                let m = mask.weights[yy * mask.width + xx];
+                let mut m = mask.weights[yy * mask.width + xx];
                 if m <= 0.0 {
                     continue;
                 }
                 let (x, y) = ((mask.x0 + xx) as u32, (mask.y0 + yy) as u32);
                 let [cx, cy] = to_crop.apply([f64::from(x), f64::from(y)]);
+                if let Some(outline) = face.outline {
+                    m *= bilinear(outline, side, cx, cy);
+                    if m <= 0.0 {
+                        continue;
+                    }
+                }
                 let v = sample(face.face, cx, cy, &warp);
                 let px = out.get_pixel_mut(x, y);
                 for (o, f) in px.0.iter_mut().zip(v) {
@@ -255,6 +275,22 @@ pub fn paste_faces(
         }
     }
     Ok(out)
+}
+
+/// Bilinear sample of a `side × side` single-channel map at `(x, y)`, zero outside.
+fn bilinear(map: &[f32], side: usize, x: f64, y: f64) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
+    let at = |xi: f64, yi: f64| {
+        if xi < 0.0 || yi < 0.0 || xi >= side as f64 || yi >= side as f64 {
+            0.0
+        } else {
+            map[yi as usize * side + xi as usize]
+        }
+    };
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+    let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
 }
 
 /// [`paste_faces`] on a whole photo: the alpha channel, if any, is kept (up-sampled

@@ -1,4 +1,4 @@
-//! MTCNN's layers read from safetensors files with PyTorch state-dict key names
+//! Layers read from safetensors files: MTCNN's with PyTorch state-dict key names
 //! (`conv1.weight`, `prelu1.weight`, `dense4.bias`, ...), through `diffmac_io::SafetensorsFile`.
 //!
 //! The pretrained weights are compiled into the crate ([`PNET`], [`RNET`], [`ONET`]); they were
@@ -33,6 +33,39 @@ pub trait MtcnnLayers {
         kernel: usize,
         device: &B::Device,
     ) -> Result<Conv2d<B>>;
+}
+
+/// A biased `Conv2d` from `{name}.weight` `[out, in / groups, k, k]` and `{name}.bias`, with
+/// the given stride, groups and padding (RetinaFace's and the face mesh's layers).
+///
+/// # Errors
+/// A missing tensor or one of another shape or dtype, naming the file and the key.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d<B: Backend>(
+    file: &SafetensorsFile,
+    name: &str,
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    padding: PaddingConfig2d,
+    device: &B::Device,
+) -> Result<Conv2d<B>> {
+    let [c_in, c_out] = channels;
+    let weight = file.f32_tensor(
+        &format!("{name}.weight"),
+        [c_out, c_in / groups, kernel, kernel],
+        device,
+    )?;
+    let bias = file.f32_tensor(&format!("{name}.bias"), [c_out], device)?;
+    let mut layer = burn::nn::conv::Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_padding(padding)
+        .init(device);
+    layer.weight = Param::from_tensor(weight);
+    layer.bias = Some(Param::from_tensor(bias));
+    Ok(layer)
 }
 
 impl MtcnnLayers for SafetensorsFile {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{B, crate_path, detection_errors as errors, photo};
+use common::{B, detection_errors as errors, photo_or_fixture};
 use diffmac_face::{DetectorConfig, Mtcnn};
 use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use serde_json::Value;
@@ -14,11 +14,7 @@ fn detections_match_facenet_pytorch_on_the_sample_photos() {
         serde_json::from_str(include_str!("fixtures/mtcnn_detections.json")).unwrap();
     let mtcnn = Mtcnn::<B>::pretrained(&Default::default()).unwrap();
     for (name, want) in fixture["photos"].as_object().unwrap() {
-        let path = if name == "collage.png" {
-            crate_path("tests/fixtures/collage.png")
-        } else {
-            photo(name)
-        };
+        let path = photo_or_fixture(name);
         let loaded = load_image(&path, DEFAULT_MAX_PIXELS).unwrap();
         let image = &loaded.rgb;
         assert_eq!(

@@ -44,10 +44,12 @@ fn several_faces_and_a_face_over_the_border() {
         PasteFace {
             face: &red,
             to_crop: f1,
+            outline: None,
         },
         PasteFace {
             face: &blue,
             to_crop: f2,
+            outline: None,
         },
     ];
     let out = paste_faces(&bg, &faces, &PasteOptions::default()).unwrap();
@@ -99,6 +101,7 @@ fn upscaled_output_keeps_the_upscaled_background_outside_the_masks() {
         &[PasteFace {
             face: &grey,
             to_crop,
+            outline: None,
         }],
         &options,
     )
@@ -146,6 +149,7 @@ fn pasting_into_a_photo_keeps_its_alpha() {
     let faces = [PasteFace {
         face: &face,
         to_crop,
+        outline: None,
     }];
     let same = paste_faces_into_photo(&p, &faces, &PasteOptions::default()).unwrap();
     assert_eq!(same.alpha, p.alpha);

@@ -163,6 +163,7 @@ fn align_identity_paste_back_reproduces_the_photo() {
         let faces = [PasteFace {
             face: &aligned.crop,
             to_crop: aligned.to_crop,
+            outline: None,
         }];
         let out = paste_faces(&p.rgb, &faces, &PasteOptions::default()).unwrap();
         let mask = face_mask(&aligned.to_crop, 512, p.rgb.width(), p.rgb.height(), 1);

@@ -5,7 +5,7 @@
 mod common;
 
 use burn::tensor::{Tensor, TensorData};
-use common::{B, crate_path, detection_errors, fixture_tensor, max_abs_diff, photo};
+use common::{B, detection_errors, fixture_tensor, max_abs_diff, photo, photo_or_fixture};
 use diffmac_face::{RetinaFace, RetinaFaceConfig};
 use diffmac_io::{DEFAULT_MAX_PIXELS, load_image};
 use serde_json::Value;
@@ -63,11 +63,7 @@ fn detections_match_facexlib() {
     };
     let net = RetinaFace::<B>::pretrained(&Default::default()).unwrap();
     for (name, want) in fixture["photos"].as_object().unwrap() {
-        let path = if name == "collage.png" {
-            crate_path("tests/fixtures/collage.png")
-        } else {
-            photo(name)
-        };
+        let path = photo_or_fixture(name);
         let loaded = load_image(&path, DEFAULT_MAX_PIXELS).unwrap();
         let found = net.detect(&loaded.rgb, &config).unwrap();
         // facexlib orders by score, we by size: match each reference face to its nearest box.

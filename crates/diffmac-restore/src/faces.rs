@@ -12,7 +12,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::{AlignedFace, DroppedFace, FaceDetector, FaceOptions, faces as face_ops};
+use diffmac_face::{
+    AlignedFace, DroppedFace, FaceDetector, FaceMesh, FaceOptions, faces as face_ops,
+};
 use diffmac_io::{IoError, LoadedImage, images_to_tensor, tensor_to_images};
 use image::Rgb32FImage;
 use image::imageops::FilterType;
@@ -340,7 +342,8 @@ pub struct RestoredPhoto {
     pub photo: LoadedImage,
 }
 
-/// Detects, aligns, restores and pastes back. Face i gets the seed
+/// Detects, aligns, restores and pastes back (through the face's outline when `outline` has a
+/// face mesh, else through facexlib's feathered square). Face i gets the seed
 /// [`face_seed`]`(seed, "{key}#{i}")` and is restored as [`restore_best_of`] does with `run`:
 /// the batch size changes speed and memory, not results (up to the rounding of batched
 /// kernels). A photo without faces comes back unchanged (upscaled if asked) with no faces.
@@ -351,6 +354,7 @@ pub struct RestoredPhoto {
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
     detector: &dyn FaceDetector,
+    outline: Option<&FaceMesh<B>>,
     photo: &LoadedImage,
     face_options: &FaceOptions,
     paste_options: &PasteOptions,
@@ -369,13 +373,19 @@ pub fn restore_photo<B: Backend>(
         .collect();
     let crops: Vec<Rgb32FImage> = faces.iter().map(|f| f.crop.clone()).collect();
     let restored = restore_best_of(restorer, &crops, &seeds, run, observer)?;
+    let masks: Vec<Option<Vec<f32>>> = faces
+        .iter()
+        .map(|f| outline.map(|mesh| mesh.paste_mask(f)))
+        .collect();
     let paste: Vec<PasteFace<'_>> = faces
         .iter()
         .zip(&restored)
-        .filter_map(|(f, r)| {
+        .zip(&masks)
+        .filter_map(|((f, r), m)| {
             r.as_ref().ok().map(|r| PasteFace {
                 face: &r.face.output,
                 to_crop: f.to_crop,
+                outline: m.as_deref(),
             })
         })
         .collect();

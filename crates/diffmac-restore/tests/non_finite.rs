@@ -94,6 +94,7 @@ fn a_face_with_a_non_finite_output_fails_and_is_not_pasted() {
     let restored = restore_photo(
         &restorer,
         &Mtcnn::<B>::pretrained(&device).unwrap(),
+        None,
         &photo,
         &FaceOptions::default(),
         &PasteOptions::default(),

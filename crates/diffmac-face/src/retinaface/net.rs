@@ -5,15 +5,16 @@
 //! The weights carry each batch norm folded into its convolution, so every layer is a biased
 //! convolution followed (or not) by a leaky ReLU of slope 0.1.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{leaky_relu, relu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use diffmac_io::SafetensorsFile;
 
 use crate::error::Result;
+use crate::weights::conv2d;
 
 /// Slope of every leaky ReLU in the network.
 const LEAKY: f64 = 0.1;
@@ -42,8 +43,8 @@ const STAGE_ENDS: [usize; 3] = [4, 10, 12];
 /// Pyramid width.
 const FPN: usize = 64;
 
-/// A convolution read from `{name}.weight` `[out, in/groups, k, k]` and `{name}.bias`, padded
-/// by `k / 2` as all of RetinaFace's are.
+/// A convolution read from `{name}.weight` and `{name}.bias`, padded by `k / 2` as all of
+/// RetinaFace's are.
 fn conv<B: Backend>(
     file: &SafetensorsFile,
     name: &str,
@@ -53,22 +54,11 @@ fn conv<B: Backend>(
     groups: usize,
     device: &B::Device,
 ) -> Result<Conv2d<B>> {
-    let [c_in, c_out] = channels;
-    let weight = file.f32_tensor(
-        &format!("{name}.weight"),
-        [c_out, c_in / groups, kernel, kernel],
-        device,
-    )?;
-    let bias = file.f32_tensor(&format!("{name}.bias"), [c_out], device)?;
     let pad = kernel / 2;
-    let mut layer = Conv2dConfig::new(channels, [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_groups(groups)
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .init(device);
-    layer.weight = Param::from_tensor(weight);
-    layer.bias = Some(Param::from_tensor(bias));
-    Ok(layer)
+    let padding = PaddingConfig2d::Explicit(pad, pad, pad, pad);
+    conv2d(
+        file, name, channels, kernel, stride, groups, padding, device,
+    )
 }
 
 /// SSH context module: a 3×3 branch and 5×5- and 7×7-like branches made of stacked 3×3

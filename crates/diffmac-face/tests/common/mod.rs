@@ -21,6 +21,15 @@ pub fn photo(name: &str) -> PathBuf {
     crate_path("../../examples/faces").join(name)
 }
 
+/// A sample photo, or `collage.png` from this crate's fixtures.
+pub fn photo_or_fixture(name: &str) -> PathBuf {
+    if name == "collage.png" {
+        crate_path("tests/fixtures/collage.png")
+    } else {
+        photo(name)
+    }
+}
+
 /// Reads an f32 tensor of a fixture safetensors file: (shape, values).
 pub fn fixture_tensor(file: &[u8], name: &str) -> (Vec<usize>, Vec<f32>) {
     let st = SafeTensors::deserialize(file).expect("fixture is safetensors");
