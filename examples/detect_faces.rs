@@ -17,7 +17,9 @@ use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac_face::faces::{align_face, find_faces};
 use diffmac_face::paste::{PasteFace, PasteOptions, paste_faces_into_photo};
-use diffmac_face::{Detection, Detector, DetectorKind, FaceOptions, FaceSelection, Similarity};
+use diffmac_face::{
+    Detection, Detector, DetectorKind, FaceMesh, FaceOptions, FaceSelection, Similarity,
+};
 use diffmac_io::{Storage, load_image, save_image};
 use image::{Rgb, Rgb32FImage};
 use serde_json::json;
@@ -49,6 +51,10 @@ struct Args {
     /// Turn the crops grey before pasting them back.
     #[arg(long)]
     demo_grey: bool,
+    /// Paste through the face's outline (`face`, from the 468-point face mesh) or the whole
+    /// feathered square (`box`).
+    #[arg(long, default_value = "face", value_parser = ["face", "box"])]
+    paste_mask: String,
     /// Up-scaling factor of the pasted photo.
     #[arg(long, default_value_t = 1)]
     upscale: u32,
@@ -194,8 +200,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .iter()
         .map(|a| (a.crop.clone(), a.to_crop))
         .collect();
+    let masks: Vec<Option<Vec<f32>>> = if args.paste_mask == "face" && !aligned.is_empty() {
+        let mesh = FaceMesh::<DefaultBackend>::pretrained(&device)?;
+        aligned.iter().map(|a| Some(mesh.paste_mask(a))).collect()
+    } else {
+        vec![None; aligned.len()]
+    };
     if let Some(path) = &args.paste {
-        let out = pasted(args, &photo, &crops)?;
+        let out = pasted(args, &photo, &crops, &masks)?;
         save_image(
             path,
             &out.rgb,
@@ -212,6 +224,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             },
             &photo,
             &crops,
+            &masks,
         )?;
         let fig = figure(&annotate(&photo.rgb, &found), &crops, &out.rgb);
         save_image(path, &fig, None, Storage::RGB8, args.overwrite)?;
@@ -254,6 +267,7 @@ fn pasted(
     args: &Args,
     photo: &diffmac_io::LoadedImage,
     crops: &[(Rgb32FImage, Similarity)],
+    masks: &[Option<Vec<f32>>],
 ) -> anyhow::Result<diffmac_io::LoadedImage> {
     let crops: Vec<(Rgb32FImage, Similarity)> = crops
         .iter()
@@ -270,10 +284,11 @@ fn pasted(
         .collect();
     let faces: Vec<PasteFace<'_>> = crops
         .iter()
-        .map(|(c, t)| PasteFace {
+        .zip(masks)
+        .map(|((c, t), m)| PasteFace {
             face: c,
             to_crop: *t,
-            outline: None,
+            outline: m.as_deref(),
         })
         .collect();
     let options = PasteOptions {

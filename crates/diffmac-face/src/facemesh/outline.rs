@@ -36,10 +36,22 @@ pub fn face_outline(landmarks: &[[f32; 2]]) -> Vec<[f32; 2]> {
     hull
 }
 
-/// A `size × size` mask, row-major: 1 inside `polygon` grown by `grow` (a fraction of its
-/// extent, about its centroid), 0 outside, then feathered by a Gaussian of radius `feather`
-/// pixels so that the weight falls to zero across the outline rather than at it.
-pub fn outline_mask(polygon: &[[f32; 2]], size: usize, grow: f32, feather: usize) -> Vec<f32> {
+/// How far the mask reaches past the outline, as fractions of the outline's extent about its
+/// centroid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Growth {
+    /// All around.
+    pub around: f32,
+    /// Upwards on top of `around` (the mesh stops mid-forehead; the skin goes on to the
+    /// hairline).
+    pub forehead: f32,
+}
+
+/// A `size × size` mask, row-major: 1 inside `polygon` grown by `grow` (about its centroid),
+/// 0 outside, then feathered by a Gaussian of radius `feather` pixels so that the weight falls
+/// to zero across the outline rather than at it. The polygon is in upright crop coordinates
+/// (y down).
+pub fn outline_mask(polygon: &[[f32; 2]], size: usize, grow: Growth, feather: usize) -> Vec<f32> {
     let n = polygon.len() as f32;
     let (mx, my) = polygon
         .iter()
@@ -48,8 +60,9 @@ pub fn outline_mask(polygon: &[[f32; 2]], size: usize, grow: f32, feather: usize
         .iter()
         .map(|p| {
             [
-                mx + (p[0] - mx) * (1.0 + grow),
-                my + (p[1] - my) * (1.0 + grow),
+                mx + (p[0] - mx) * (1.0 + grow.around),
+                my + (p[1] - my)
+                    * (1.0 + grow.around + if p[1] < my { grow.forehead } else { 0.0 }),
             ]
         })
         .collect();
@@ -105,16 +118,27 @@ mod tests {
     #[test]
     fn square_outline_fills_its_inside_and_feathers_its_edge() {
         let square = [[10.0, 10.0], [30.0, 10.0], [30.0, 30.0], [10.0, 30.0]];
-        let m = outline_mask(&square, 40, 0.0, 0);
+        let none = Growth {
+            around: 0.0,
+            forehead: 0.0,
+        };
+        let m = outline_mask(&square, 40, none, 0);
         assert_eq!(m[20 * 40 + 20], 1.0);
         assert_eq!(m[5 * 40 + 5], 0.0);
         assert_eq!(m.iter().filter(|&&v| v == 1.0).count(), 21 * 20);
-        let soft = outline_mask(&square, 40, 0.0, 3);
+        let soft = outline_mask(&square, 40, none, 3);
         assert!((soft[20 * 40 + 20] - 1.0).abs() < 1e-5);
         assert!(soft[20 * 40 + 10] > 0.3 && soft[20 * 40 + 10] < 0.8);
-        // Growing by a half reaches 5 px further out on each side.
-        let grown = outline_mask(&square, 40, 0.5, 0);
+        // Growing by a half reaches 5 px further out on each side, the forehead 5 px more up.
+        let grow = Growth {
+            around: 0.5,
+            forehead: 0.5,
+        };
+        let grown = outline_mask(&square, 40, grow, 0);
         assert_eq!(grown[20 * 40 + 6], 1.0);
         assert_eq!(grown[20 * 40 + 4], 0.0);
+        assert_eq!(grown[35 * 40 + 20], 0.0);
+        assert_eq!(grown[34 * 40 + 20], 1.0);
+        assert_eq!(grown[1 * 40 + 20], 1.0);
     }
 }
