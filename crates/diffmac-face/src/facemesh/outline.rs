@@ -139,6 +139,6 @@ mod tests {
         assert_eq!(grown[20 * 40 + 4], 0.0);
         assert_eq!(grown[35 * 40 + 20], 0.0);
         assert_eq!(grown[34 * 40 + 20], 1.0);
-        assert_eq!(grown[1 * 40 + 20], 1.0);
+        assert_eq!(grown[40 + 20], 1.0); // row 1: the top edge moved from 10 to 0
     }
 }
