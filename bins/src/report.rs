@@ -107,6 +107,10 @@ pub struct Report {
     pub identity_network: Option<String>,
     /// Candidates per face (`--best-of`).
     pub best_of: usize,
+    /// How faces were found and pasted in whole photos (`"retinaface, face outline"`), or
+    /// `null` for aligned faces.
+    #[serde(default)]
+    pub faces_by: Option<String>,
     /// Mean identity similarity of the kept faces, when any has one.
     pub mean_identity_similarity: Option<f64>,
     /// Mean NIQE of the kept faces, when any has one.
@@ -129,6 +133,7 @@ impl Report {
         Self {
             identity_network,
             best_of,
+            faces_by: None,
             mean_identity_similarity: mean(faces.iter().filter_map(|f| f.identity_similarity)),
             mean_niqe: mean(faces.iter().filter_map(|f| f.niqe)),
             faces,
@@ -163,7 +168,9 @@ impl Report {
             let kept = (old.not_restored.into_iter()).filter(|f| !touched.contains(&f.input));
             let mut not_restored: Vec<NotRestored> = kept.chain(self.not_restored).collect();
             not_restored.sort_by(|a, b| a.input.cmp(&b.input));
+            let faces_by = self.faces_by.take();
             self = Self::new(self.identity_network, self.best_of, faces, not_restored);
+            self.faces_by = faces_by;
         }
         std::fs::create_dir_all(output)
             .with_context(|| format!("{}: cannot create the folder", output.display()))?;

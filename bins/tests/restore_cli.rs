@@ -731,8 +731,8 @@ fn paste_mask_and_detector_options_have_their_effect() {
     let input = faces().join("astronaut.png");
     let original = image::open(&input).unwrap().to_rgb8();
     // Restores the photo with `extra` options; returns how many pixels of the final photo
-    // differ from the input, and the faces cropped.
-    let run_with = |name: &str, extra: &[&str]| -> (usize, usize) {
+    // differ from the input, the faces cropped, and how report.json says they were found.
+    let run_with = |name: &str, extra: &[&str]| -> (usize, usize, String) {
         let out = work.path().join(name);
         let mut args = vec![
             "--model",
@@ -759,18 +759,28 @@ fn paste_mask_and_detector_options_have_their_effect() {
         let crops = std::fs::read_dir(out.join("cropped_faces"))
             .unwrap()
             .count();
-        (changed, crops)
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        (
+            changed,
+            crops,
+            report["faces_by"].as_str().unwrap().to_string(),
+        )
     };
-    let (outline, n) = run_with("face", &[]);
-    let (square, _) = run_with("box", &["--paste-mask", "box"]);
+    let (outline, n, by) = run_with("face", &[]);
+    assert_eq!(by, "retinaface, face outline");
+    let (square, _, by) = run_with("box", &["--paste-mask", "box"]);
+    assert_eq!(by, "retinaface, feathered square");
     println!("pixels replaced: outline {outline}, square {square}");
     assert_eq!(n, 1);
     assert!(
         outline > 0 && outline * 10 < square * 8,
         "{outline} vs {square}"
     );
-    let (_, n) = run_with("mtcnn", &["--detector", "mtcnn"]);
+    let (_, n, by) = run_with("mtcnn", &["--detector", "mtcnn"]);
     assert_eq!(n, 1, "MTCNN finds the face too");
+    assert_eq!(by, "mtcnn, face outline");
     let bad = restore(&["--detector", "haar", "--input", "x", "--output", "y"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

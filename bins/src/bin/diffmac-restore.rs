@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
 use diffmac::face::paste::PasteOptions;
-use diffmac::face::{Detector, DetectorKind, FaceMesh, FaceOptions, FaceSelection};
+use diffmac::face::{Detector, DetectorKind, FaceDetector, FaceMesh, FaceOptions, FaceSelection};
 use diffmac::id::{IdentityNetwork, load_identity_encoder};
 use diffmac::io::{
     DEFAULT_MAX_PIXELS, LoadedImage, Storage, load_image, save_image, write_atomically,
@@ -542,12 +542,19 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         summary.skipped_existing
     );
     let entries = std::mem::take(&mut summary.report);
-    let report = Report::new(
+    let mut report = Report::new(
         identity_about,
         args.best_of as usize,
         entries.faces,
         entries.not_restored,
     );
+    report.faces_by = finder.as_ref().map(|f| {
+        let mask = match f.mesh {
+            Some(_) => "face outline",
+            None => "feathered square",
+        };
+        format!("{}, {mask}", f.detector.kind())
+    });
     if !report.faces.is_empty() {
         eprintln!("{}", report.summary_line());
     }
