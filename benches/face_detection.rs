@@ -5,8 +5,9 @@
 //! `cargo bench --bench face_detection` (figures in docs/faces.md).
 //!
 //! The photo is a real group photo up-sampled to 4000×3000 and saved as a JPEG (quality 92):
-//! `benches/group_photos/images/bald_guys.jpg` when `scripts/fetch_group_photos.sh` has
-//! fetched the set, otherwise the two-portrait collage of the face crate's fixtures.
+//! `benches/group_photos/images/solvay_conference_1927.jpg` (29 faces) when
+//! `scripts/fetch_group_photos.sh` has fetched the set, otherwise the two-portrait collage of
+//! the face crate's fixtures.
 
 use std::path::PathBuf;
 
@@ -23,7 +24,7 @@ fn main() {
 /// Writes the 12-megapixel JPEG once per run and returns its path.
 fn photo_12mp() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let group = root.join("benches/group_photos/images/bald_guys.jpg");
+    let group = root.join("benches/group_photos/images/solvay_conference_1927.jpg");
     let source = if group.exists() {
         group
     } else {

@@ -76,12 +76,16 @@ struct Args {
     /// Keep only the face nearest the centre.
     #[arg(long)]
     centre: bool,
-    /// Smallest face MTCNN searches for, in pixels.
+    /// Smallest face MTCNN searches for, in pixels of the detection copy.
     #[arg(long, default_value_t = 20.0)]
     min_face_size: f64,
-    /// Detect on a downscaled copy of photos with more pixels than this.
+    /// Detect on a copy of about this many pixels: photos with more are downscaled, smaller
+    /// ones enlarged up to --detect-max-upscale times.
     #[arg(long, default_value_t = FaceOptions::default().detect_max_pixels)]
     detect_max_pixels: u64,
+    /// Enlarge small photos for detection by at most this factor (1: never).
+    #[arg(long, default_value_t = FaceOptions::default().detect_max_upscale)]
+    detect_max_upscale: f64,
     /// Replace existing output files.
     #[arg(long)]
     overwrite: bool,
@@ -115,6 +119,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         max_faces: args.max_faces,
         face_size: args.face_size,
         detect_max_pixels: args.detect_max_pixels,
+        detect_max_upscale: args.detect_max_upscale,
         ..Default::default()
     };
     options.mtcnn.min_face_size = args.min_face_size;

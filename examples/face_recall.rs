@@ -35,7 +35,8 @@ struct Args {
     /// Score threshold of both detectors [default: each detector's own].
     #[arg(long)]
     min_score: Option<f32>,
-    /// Detect on a downscaled copy of photos with more pixels than this.
+    /// Detect on a copy of about this many pixels (larger photos downscaled, smaller ones
+    /// enlarged up to --detect-max-upscale times).
     #[arg(long, default_value_t = FaceOptions::default().detect_max_pixels)]
     detect_max_pixels: u64,
     /// Up-sample smaller photos for detection by at most this factor (1: never).

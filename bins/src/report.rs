@@ -73,7 +73,7 @@ pub struct NotRestored {
     pub bbox: [f32; 4],
     /// The detector's score.
     pub score: f32,
-    /// Why (`score below 0.97`, `30 px, smaller than the minimum 64 px`, `not the largest
+    /// Why (`score below 0.8`, `30 px, smaller than the minimum 64 px`, `not the largest
     /// face`, ...).
     pub reason: String,
 }

@@ -33,7 +33,8 @@ pub struct FaceOptions {
     /// own last threshold of 0.7 lets through the odd pattern such as obama.jpg's blurred chair).
     pub min_score: Option<f32>,
     /// Faces whose box's larger side is below this many pixels of the photo are dropped
-    /// (0: none; MTCNN itself finds nothing under `detector.min_face_size`).
+    /// (0: none; MTCNN itself finds nothing under `mtcnn.min_face_size` pixels of the
+    /// detection copy, RetinaFace little under its 16-pixel anchors).
     pub min_face: u32,
     /// Which faces to keep.
     pub selection: FaceSelection,
@@ -42,7 +43,8 @@ pub struct FaceOptions {
     /// Side of the aligned square crop.
     pub face_size: u32,
     /// Photos with more pixels are detected on an area-downscaled copy of about this many
-    /// pixels (coordinates are mapped back), which bounds time and memory.
+    /// pixels (coordinates are mapped back), which bounds time and memory; smaller photos are
+    /// enlarged towards it (see `detect_max_upscale`).
     pub detect_max_pixels: u64,
     /// Smaller photos are detected on a bilinearly up-sampled copy of about
     /// `detect_max_pixels`, scaled by at most this factor (1: never), so that small faces
@@ -113,7 +115,8 @@ pub fn find_faces_explained<D: FaceDetector + ?Sized>(
     }
     let (w, h) = (photo.width() as usize, photo.height() as usize);
     // Detection copy scale: down to about detect_max_pixels, or up towards it, at most
-    // detect_max_upscale times; within 5 % of 1 the photo is used as it is.
+    // detect_max_upscale times; a photo within budget that would grow by at most 5 % is used
+    // as it is.
     let scale = (options.detect_max_pixels as f64 / (w * h).max(1) as f64)
         .sqrt()
         .min(options.detect_max_upscale);

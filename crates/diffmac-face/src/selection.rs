@@ -104,7 +104,8 @@ pub fn select_faces(
     let mut kept = Vec::new();
     for d in found {
         let side = (d.bbox[2] - d.bbox[0]).max(d.bbox[3] - d.bbox[1]);
-        if d.score < rules.min_score {
+        // A NaN score counts as low.
+        if d.score.is_nan() || d.score < rules.min_score {
             drop(
                 d,
                 DropReason::LowScore {
@@ -174,6 +175,17 @@ mod tests {
             selection,
             max_faces: None,
         }
+    }
+
+    #[test]
+    fn a_nan_score_is_a_low_score() {
+        let (kept, dropped) = select_faces(
+            vec![face(0.0, 120.0, f32::NAN)],
+            (400, 400),
+            &rules(FaceSelection::All),
+        );
+        assert!(kept.is_empty());
+        assert_eq!(dropped[0].reason, DropReason::LowScore { min_score: 0.97 });
     }
 
     #[test]

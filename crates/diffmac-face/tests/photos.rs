@@ -98,19 +98,29 @@ fn a_photo_without_faces_gives_an_empty_list() {
             .unwrap()
             .is_empty()
     );
-    // Smaller than one 12x12 window at the finest scale.
+    // Smaller than one 12x12 window at the finest scale (not enlarged), and images of one
+    // and two pixels enlarged for either detector: no faces, no panic.
     let tiny = Rgb32FImage::new(10, 10);
-    assert!(
-        find_faces(&net, &tiny, &FaceOptions::default())
-            .unwrap()
-            .is_empty()
-    );
+    let as_is = FaceOptions {
+        detect_max_upscale: 1.0,
+        ..Default::default()
+    };
+    assert!(find_faces(&net, &tiny, &as_is).unwrap().is_empty());
+    let retina = diffmac_face::RetinaFace::<B>::pretrained(&Default::default()).unwrap();
+    for side in [1, 2] {
+        let dot = Rgb32FImage::new(side, side);
+        for options in [&as_is, &FaceOptions::default()] {
+            assert!(find_faces(&net, &dot, options).unwrap().is_empty());
+            assert!(find_faces(&retina, &dot, options).unwrap().is_empty());
+        }
+    }
 }
 
 #[test]
 fn large_photos_are_detected_on_a_downscaled_copy() {
     let net = mtcnn();
     let p = load_image(&photo("biden.jpg"), DEFAULT_MAX_PIXELS).unwrap();
+    // Nearly full size: the default copy of this 2.1-MP photo is 0.95 of it.
     let full = find_faces(&net, &p.rgb, &FaceOptions::default()).unwrap();
     let small = FaceOptions {
         detect_max_pixels: 400 * 400,
@@ -327,6 +337,7 @@ fn downscaled_detection_maps_coordinates_back() {
     // The collage itself, at its own size (the budget neither shrinks nor enlarges it).
     let want = find_faces(&net, &small, &options).unwrap();
     let got = find_faces(&net, &big, &options).unwrap();
+    assert!(!want.is_empty());
     assert_eq!(got.len(), want.len());
     for (g, s) in got.iter().zip(&want) {
         for (gp, sp) in g.landmarks.iter().zip(&s.landmarks) {

@@ -97,7 +97,8 @@ impl<B: Backend> RetinaFace<B> {
         let mut landmarks = Vec::new();
         for (a, prior) in priors(h, w).iter().enumerate() {
             let score = conf[2 * a + 1];
-            if score <= config.candidate_threshold {
+            // A NaN score (from non-finite pixels) is no candidate either.
+            if score.is_nan() || score <= config.candidate_threshold {
                 continue;
             }
             let l = &loc[4 * a..4 * a + 4];
