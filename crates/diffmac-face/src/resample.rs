@@ -133,6 +133,18 @@ impl Planes {
         }
     }
 
+    /// An error unless these are three planes (what the detectors take).
+    pub fn require_rgb(&self) -> crate::error::Result<()> {
+        if self.channels == 3 {
+            Ok(())
+        } else {
+            Err(crate::error::FaceError::Shape(format!(
+                "the detector needs 3 channels, got {}",
+                self.channels
+            )))
+        }
+    }
+
     /// Value at channel `c`, row `y`, column `x`.
     pub fn at(&self, c: usize, y: usize, x: usize) -> f32 {
         self.data[(c * self.height + y) * self.width + x]

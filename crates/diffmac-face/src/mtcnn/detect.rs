@@ -81,12 +81,7 @@ impl<B: Backend> Mtcnn<B> {
     /// Finds faces in RGB planes with values in [0, 255].
     pub fn detect_planes(&self, img: &Planes, config: &DetectorConfig) -> Result<Vec<Detection>> {
         config.validate()?;
-        if img.channels != 3 {
-            return Err(FaceError::Shape(format!(
-                "the detector needs 3 channels, got {}",
-                img.channels
-            )));
-        }
+        img.require_rgb()?;
         let (h, w) = (img.height, img.width);
         // Stage 1: P-Net over the pyramid.
         let mut candidates = Vec::new();

@@ -64,12 +64,7 @@ impl<B: Backend> RetinaFace<B> {
     /// Finds faces in RGB planes with values in [0, 255].
     pub fn detect_planes(&self, img: &Planes, config: &RetinaFaceConfig) -> Result<Vec<Detection>> {
         config.validate()?;
-        if img.channels != 3 {
-            return Err(FaceError::Shape(format!(
-                "the detector needs 3 channels, got {}",
-                img.channels
-            )));
-        }
+        img.require_rgb()?;
         let (h, w) = (img.height, img.width);
         if h == 0 || w == 0 {
             return Ok(Vec::new());
