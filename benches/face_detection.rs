@@ -23,12 +23,13 @@ fn main() {
 
 /// Writes the 12-megapixel JPEG once per run and returns its path.
 fn photo_12mp() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let group = root.join("benches/group_photos/images/solvay_conference_1927.jpg");
+    // Relative to the repository root: where `cargo bench` runs it, and where a copied bench
+    // binary is run on another machine.
+    let group = PathBuf::from("benches/group_photos/images/solvay_conference_1927.jpg");
     let source = if group.exists() {
         group
     } else {
-        root.join("crates/diffmac-face/tests/fixtures/collage.png")
+        PathBuf::from("crates/diffmac-face/tests/fixtures/collage.png")
     };
     let dir = std::env::temp_dir().join("diffmac-bench-face-detection");
     std::fs::create_dir_all(&dir).expect("temporary folder");
