@@ -30,6 +30,14 @@ pub struct FaceEntry {
     pub niqe: Option<f64>,
     /// Every candidate restored (one without `--best-of`).
     pub candidates: Vec<CandidateEntry>,
+    /// The detector that found the face in its photo (`"retinaface"`); `null` for an aligned
+    /// face. Kept per face, so a report merged over runs with other flags stays true.
+    #[serde(default)]
+    pub found_by: Option<String>,
+    /// How the restored face was pasted back into its photo (`"face outline"` or
+    /// `"feathered square"`); `null` for an aligned face.
+    #[serde(default)]
+    pub pasted_with: Option<String>,
 }
 
 /// One candidate of a face.
@@ -59,6 +67,17 @@ impl FaceEntry {
             identity_similarity: kept.identity_similarity,
             niqe: kept.niqe,
             candidates: judged.candidates.iter().map(entry).collect(),
+            found_by: None,
+            pasted_with: None,
+        }
+    }
+
+    /// The entry of a face of a whole photo, found by `detector` and pasted with `mask`.
+    pub fn in_photo(self, detector: &str, mask: &str) -> Self {
+        Self {
+            found_by: Some(detector.to_string()),
+            pasted_with: Some(mask.to_string()),
+            ..self
         }
     }
 }
@@ -76,16 +95,20 @@ pub struct NotRestored {
     /// Why (`score below 0.8`, `30 px, smaller than the minimum 64 px`, `not the largest
     /// face`, ...).
     pub reason: String,
+    /// The detector that found it (`"retinaface"`).
+    #[serde(default)]
+    pub found_by: Option<String>,
 }
 
 impl NotRestored {
-    /// The record of `dropped`, a face of `input`.
-    pub fn new(input: &Path, dropped: &DroppedFace) -> Self {
+    /// The record of `dropped`, a face of `input` found by `detector`.
+    pub fn new(input: &Path, dropped: &DroppedFace, detector: &str) -> Self {
         Self {
             input: input.display().to_string(),
             bbox: dropped.detection.bbox,
             score: dropped.detection.score,
             reason: dropped.reason.to_string(),
+            found_by: Some(detector.to_string()),
         }
     }
 }
@@ -107,10 +130,6 @@ pub struct Report {
     pub identity_network: Option<String>,
     /// Candidates per face (`--best-of`).
     pub best_of: usize,
-    /// How faces were found and pasted in whole photos (`"retinaface, face outline"`), or
-    /// `null` for aligned faces.
-    #[serde(default)]
-    pub faces_by: Option<String>,
     /// Mean identity similarity of the kept faces, when any has one.
     pub mean_identity_similarity: Option<f64>,
     /// Mean NIQE of the kept faces, when any has one.
@@ -133,7 +152,6 @@ impl Report {
         Self {
             identity_network,
             best_of,
-            faces_by: None,
             mean_identity_similarity: mean(faces.iter().filter_map(|f| f.identity_similarity)),
             mean_niqe: mean(faces.iter().filter_map(|f| f.niqe)),
             faces,
@@ -168,9 +186,7 @@ impl Report {
             let kept = (old.not_restored.into_iter()).filter(|f| !touched.contains(&f.input));
             let mut not_restored: Vec<NotRestored> = kept.chain(self.not_restored).collect();
             not_restored.sort_by(|a, b| a.input.cmp(&b.input));
-            let faces_by = self.faces_by.take();
             self = Self::new(self.identity_network, self.best_of, faces, not_restored);
-            self.faces_by = faces_by;
         }
         std::fs::create_dir_all(output)
             .with_context(|| format!("{}: cannot create the folder", output.display()))?;
@@ -220,6 +236,8 @@ mod tests {
             identity_similarity: id,
             niqe,
             candidates: Vec::new(),
+            found_by: None,
+            pasted_with: None,
         }
     }
 
@@ -238,6 +256,7 @@ mod tests {
                 bbox: [0.0, 0.0, 10.0, 10.0],
                 score: 0.99,
                 reason: "10 px, smaller than the minimum 64 px".into(),
+                found_by: Some("mtcnn".into()),
             }],
         );
         assert_eq!(first.mean_identity_similarity, Some(0.7));
@@ -247,11 +266,12 @@ mod tests {
             "identity similarity: mean 0.700, worst 0.500 (b.png face 0); NIQE mean 4.000"
         );
         first.clone().write(dir.path()).unwrap();
-        // A second run touches b.png only: a.png's entry stays.
+        // A second run, with another detector, touches b.png only: a.png's entry stays, and
+        // says how it was made.
         let second = Report::new(
             None,
             1,
-            vec![face("b.png", 0, Some(0.7), Some(6.0))],
+            vec![face("b.png", 0, Some(0.7), Some(6.0)).in_photo("retinaface", "face outline")],
             Vec::new(),
         );
         second.write(dir.path()).unwrap();
@@ -260,6 +280,10 @@ mod tests {
         assert_eq!(merged.faces.len(), 2);
         assert_eq!(merged.not_restored.len(), 1, "a.png's record is kept");
         assert_eq!(merged.faces[1].identity_similarity, Some(0.7));
+        assert_eq!(merged.faces[0].found_by, None);
+        assert_eq!(merged.faces[1].found_by.as_deref(), Some("retinaface"));
+        assert_eq!(merged.faces[1].pasted_with.as_deref(), Some("face outline"));
+        assert_eq!(merged.not_restored[0].found_by.as_deref(), Some("mtcnn"));
         assert!((merged.mean_identity_similarity.unwrap() - 0.8).abs() < 1e-12);
         // A run without faces leaves the report alone.
         let before = std::fs::read(dir.path().join(REPORT)).unwrap();

@@ -765,7 +765,11 @@ fn paste_mask_and_detector_options_have_their_effect() {
         (
             changed,
             crops,
-            report["faces_by"].as_str().unwrap().to_string(),
+            format!(
+                "{}, {}",
+                report["faces"][0]["found_by"].as_str().unwrap(),
+                report["faces"][0]["pasted_with"].as_str().unwrap()
+            ),
         )
     };
     let (outline, n, by) = run_with("face", &[]);

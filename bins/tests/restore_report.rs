@@ -98,6 +98,10 @@ fn report_holds_each_faces_identity_and_niqe_and_best_of_keeps_the_most_similar(
         assert!((-1.0..=1.0).contains(&id), "{e}");
         assert!(num(&e["niqe"]) > 0.0, "{e}");
         assert_eq!(e["candidates"].as_array().unwrap().len(), 1);
+        assert!(
+            e["found_by"].is_null() && e["pasted_with"].is_null(),
+            "aligned: {e}"
+        );
         assert_eq!(e["index"], 0);
     }
     assert!(log.contains("identity similarity: mean"), "{log}");
@@ -335,6 +339,7 @@ fn faces_not_restored_are_reported_with_their_reason() {
     let left = of(&largest, "not_restored", "collage.png");
     assert_eq!(left.len(), 1, "{largest}");
     assert_eq!(left[0]["reason"], "not the largest face");
+    assert_eq!(left[0]["found_by"], "retinaface");
     assert_eq!(left[0]["box"].as_array().unwrap().len(), 4);
     assert!(log.contains("face(s) found but not restored"), "{log}");
 

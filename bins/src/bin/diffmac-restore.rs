@@ -542,19 +542,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         summary.skipped_existing
     );
     let entries = std::mem::take(&mut summary.report);
-    let mut report = Report::new(
+    let report = Report::new(
         identity_about,
         args.best_of as usize,
         entries.faces,
         entries.not_restored,
     );
-    report.faces_by = finder.as_ref().map(|f| {
-        let mask = match f.mesh {
-            Some(_) => "face outline",
-            None => "feathered square",
-        };
-        format!("{}, {mask}", f.detector.kind())
-    });
     if !report.faces.is_empty() {
         eprintln!("{}", report.summary_line());
     }
@@ -701,6 +694,16 @@ struct FaceFinder {
     mesh: Option<FaceMesh<B>>,
 }
 
+impl FaceFinder {
+    /// The paste-back mask, as report.json names it.
+    fn mask_name(&self) -> &'static str {
+        match self.mesh {
+            Some(_) => "face outline",
+            None => "feathered square",
+        }
+    }
+}
+
 /// Restores the faces of one photo; returns how many were found, and why each face that
 /// failed did (its output is then not pasted).
 fn whole_photo(
@@ -739,6 +742,7 @@ fn whole_photo(
         steps,
     )?;
     let faces_as = face_storage(args, &photo);
+    let detector = finder.detector.kind().name();
     let mut failed = Vec::new();
     for (i, (face, r)) in restored.faces.iter().zip(&restored.restored).enumerate() {
         let suffix = format!("_{i:02}");
@@ -751,7 +755,8 @@ fn whole_photo(
         match r {
             Ok(r) => {
                 write_face_outputs(args, &image.name, &suffix, &face.crop, &r.face, faces_as)?;
-                report.faces.push(FaceEntry::new(&image.path, i, r));
+                let entry = FaceEntry::new(&image.path, i, r);
+                (report.faces).push(entry.in_photo(detector, finder.mask_name()));
             }
             Err(err) => failed.push(err.to_string()),
         }
@@ -760,7 +765,7 @@ fn whole_photo(
         restored
             .dropped
             .iter()
-            .map(|d| NotRestored::new(&image.path, d)),
+            .map(|d| NotRestored::new(&image.path, d, detector)),
     );
     let final_path = output_path(&args.output, FINAL_RESULTS, &image.name, "");
     create_parent(&final_path)?;
