@@ -2,73 +2,16 @@
 //! block, `Transformer2DModel`, and the single-head spatial attention of the VAE.
 
 use burn::module::Module;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{FloatDType, Tensor};
 
 use crate::error::Result;
 use crate::loader::VarBuilder;
 use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear};
 
-/// Scaled dot-product attention over `[B, heads, N, d]` tensors; with `upcast` the scores
-/// and softmax run in f32 whatever the working precision (diffusers' `upcast_attention`).
-/// Under autodiff (training) it is [`differentiable_attention`]; otherwise the backend's
-/// attention op, which fused backends autotune.
-pub(crate) fn sdpa<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    upcast: bool,
-    is_causal: bool,
-) -> Tensor<B, 4> {
-    let dtype = q.dtype();
-    let upcast = upcast && dtype != burn::tensor::DType::F32;
-    let (q, k, v) = if upcast {
-        let f = FloatDType::F32;
-        (q.cast(f), k.cast(f), v.cast(f))
-    } else {
-        (q, k, v)
-    };
-    let out = if B::ad_enabled(&q.device()) && !is_causal {
-        differentiable_attention(q, k, v)
-    } else {
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal,
-        };
-        attention(q, k, v, None, None, options)
-    };
-    if upcast { out.cast(dtype) } else { out }
-}
-
-/// `softmax(q·kᵀ/√d)·v` written out, for training. Burn's attention op under autodiff
-/// differentiates through the softmax's max shift (an argmax and a gather, whose bf16 CUDA
-/// kernels read out of bounds in Burn 0.21 and crashed the full-size training step), although
-/// the shift cancels in the gradient; `softmax` detaches it.
-fn differentiable_attention<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-) -> Tensor<B, 4> {
-    let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-    softmax(scores, 3).matmul(v)
-}
-
-/// `[B, N, heads·d]` → `[B, heads, N, d]`.
-pub(crate) fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
-    let [b, n, c] = x.dims();
-    x.reshape([b, n, heads, c / heads]).swap_dims(1, 2)
-}
-
-/// `[B, heads, N, d]` → `[B, N, heads·d]`.
-pub(crate) fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
-    let [b, h, n, d] = x.dims();
-    x.swap_dims(1, 2).reshape([b, n, h * d])
-}
+/// The head split, merge and scaled dot-product attention that the CLIP text encoder runs with
+/// its causal mask (the UNet and VAE call [`diffmac_ops::attention`] on tokens directly).
+pub(crate) use diffmac_ops::generic::{merge_heads, sdpa, split_heads};
 
 /// diffusers' `Attention` as the UNet uses it: bias-free `to_q`/`to_k`/`to_v`, biased
 /// `to_out.0`, `heads` heads of width `dim_head`.
@@ -122,10 +65,10 @@ impl<B: Backend> Attention<B> {
     /// → `[B, N, query_dim]`.
     pub fn forward(&self, x: Tensor<B, 3>, context: Option<&Tensor<B, 3>>) -> Tensor<B, 3> {
         let ctx = context.cloned().unwrap_or_else(|| x.clone());
-        let q = split_heads(self.to_q.forward(x), self.heads);
-        let k = split_heads(self.to_k.forward(ctx.clone()), self.heads);
-        let v = split_heads(self.to_v.forward(ctx), self.heads);
-        let out = merge_heads(sdpa(q, k, v, self.upcast, false));
+        let q = self.to_q.forward(x);
+        let k = self.to_k.forward(ctx.clone());
+        let v = self.to_v.forward(ctx);
+        let out = diffmac_ops::attention(q, k, v, self.heads, self.upcast);
         self.to_out[0].forward(out)
     }
 }
@@ -166,10 +109,7 @@ impl<B: Backend> FeedForward<B> {
     /// `[B, N, dim]` → `[B, N, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = self.geglu.proj.forward(x);
-        let mut halves = h.chunk(2, 2);
-        let gate = halves.pop().expect("two halves");
-        let hidden = halves.pop().expect("two halves");
-        self.out.forward(hidden * gelu(gate))
+        self.out.forward(diffmac_ops::geglu(h))
     }
 }
 
@@ -216,12 +156,14 @@ impl<B: Backend> BasicTransformerBlock<B> {
 
     /// `x` `[B, N, dim]`, `context` `[B, M, context_dim]` → `[B, N, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>, context: &Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = self.attn1.forward(self.norm1.forward(x.clone()), None) + x;
-        let x = self
-            .attn2
-            .forward(self.norm2.forward(x.clone()), Some(context))
-            + x;
-        self.ff.forward(self.norm3.forward(x.clone())) + x
+        let add = diffmac_ops::add;
+        let x = add(self.attn1.forward(self.norm1.forward(x.clone()), None), x);
+        let x = add(
+            self.attn2
+                .forward(self.norm2.forward(x.clone()), Some(context)),
+            x,
+        );
+        add(self.ff.forward(self.norm3.forward(x.clone())), x)
     }
 }
 
@@ -315,7 +257,7 @@ impl<B: Backend> Transformer2DModel<B> {
             Projection::Linear(l) => to_map(l.forward(tokens)),
             Projection::Conv(conv) => conv.forward(to_map(tokens)),
         };
-        out + residual
+        diffmac_ops::add(out, residual)
     }
 }
 
@@ -353,66 +295,13 @@ impl<B: Backend> SpatialAttention<B> {
 
     /// `[B, C, H, W]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, c, h, w] = x.dims();
+        let [_, _, h, w] = x.dims();
         let residual = x.clone();
-        let tokens = self
-            .group_norm
-            .forward(x)
-            .reshape([b, c, h * w])
-            .swap_dims(1, 2);
-        let q = split_heads(self.to_q.forward(tokens.clone()), 1);
-        let k = split_heads(self.to_k.forward(tokens.clone()), 1);
-        let v = split_heads(self.to_v.forward(tokens), 1);
-        let out = self.to_out[0].forward(merge_heads(sdpa(q, k, v, true, false)));
-        out.swap_dims(1, 2).reshape([b, c, h, w]) + residual
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::backend::{Autodiff, Flex};
-    use burn::tensor::{Int, Tolerance};
-
-    type AB = Autodiff<Flex>;
-
-    /// Deterministic, varied values without the backend's global random state (tests run in
-    /// parallel).
-    fn values(seed: u64) -> Tensor<AB, 4> {
-        Tensor::<AB, 1, Int>::arange(0..120, &Default::default())
-            .float()
-            .mul_scalar(0.37 * seed as f64 + 0.11)
-            .sin()
-            .mul_scalar(2.0)
-            .reshape([2, 3, 5, 4])
-            .require_grad()
-    }
-
-    #[test]
-    fn training_attention_matches_the_attention_op_and_its_gradients() {
-        let (q, k, v) = (values(1), values(2), values(3));
-        let ours = sdpa(q.clone(), k.clone(), v.clone(), false, false);
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: false,
-        };
-        let reference = attention(q.clone(), k.clone(), v.clone(), None, None, options);
-        ours.to_data()
-            .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(1e-5));
-
-        // A loss that weighs the outputs unevenly, so that every gradient is non-trivial.
-        let weights = values(4).detach();
-        let ours = (ours * weights.clone()).sum().backward();
-        let reference = (reference * weights).sum().backward();
-        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
-            let (a, b) = (x.grad(&ours).unwrap(), x.grad(&reference).unwrap());
-            assert!(
-                b.clone().abs().max().into_scalar() > 1e-3,
-                "{name}: trivial gradient"
-            );
-            a.to_data()
-                .assert_approx_eq::<f32>(&b.to_data(), Tolerance::absolute(1e-5));
-        }
+        let tokens = diffmac_ops::to_tokens(self.group_norm.forward(x));
+        let q = self.to_q.forward(tokens.clone());
+        let k = self.to_k.forward(tokens.clone());
+        let v = self.to_v.forward(tokens);
+        let out = self.to_out[0].forward(diffmac_ops::attention(q, k, v, 1, true));
+        diffmac_ops::add(diffmac_ops::to_map(out, h, w), residual)
     }
 }

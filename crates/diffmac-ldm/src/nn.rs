@@ -4,23 +4,17 @@
 //! private; these layers keep the upstream names so that a module's parameter paths are the
 //! checkpoint's keys.
 
+//!
+//! Their `forward`s run on [`diffmac_ops`], the operation layer that picks a fast kernel for
+//! the backend at hand (the multi-core CPU one on `Flex`) or the generic Burn composition.
+
 use burn::module::{Module, Param};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::{conv2d, linear};
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, FloatDType, Tensor};
+use diffmac_ops::Activation;
 
 use crate::error::Result;
 use crate::loader::VarBuilder;
-
-/// `x` in f32 (a no-op for f32 inputs).
-fn upcast<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if x.dtype() == DType::F32 {
-        x
-    } else {
-        x.cast(FloatDType::F32)
-    }
-}
 
 /// 2-D convolution, weight `[out, in, k, k]` as in PyTorch.
 #[derive(Module, Debug)]
@@ -58,12 +52,13 @@ impl<B: Backend> Conv2d<B> {
 
     /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
-        conv2d(
+        let bias = self.bias.as_ref().map(Param::val);
+        diffmac_ops::conv2d(
             x,
-            self.weight.val(),
-            self.bias.as_ref().map(Param::val),
-            options,
+            &self.weight.val(),
+            bias.as_ref(),
+            self.stride,
+            self.padding,
         )
     }
 }
@@ -100,7 +95,8 @@ impl<B: Backend> Linear<B> {
 
     /// `[..., in]` → `[..., out]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        linear(x, self.weight.val(), self.bias.as_ref().map(Param::val))
+        let bias = self.bias.as_ref().map(Param::val);
+        diffmac_ops::linear(x, &self.weight.val(), bias.as_ref())
     }
 }
 
@@ -134,18 +130,23 @@ impl<B: Backend> GroupNorm<B> {
     /// `[N, C, H, W]` → same shape. Statistics are computed in f32 whatever the input's
     /// precision (as PyTorch's half-precision kernels accumulate).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [n, c, h, w] = x.dims();
-        let g = self.num_groups;
-        let dtype = x.dtype();
-        let grouped = upcast(x).reshape([n, g, (c / g) * h * w]);
-        let mean = grouped.clone().mean_dim(2);
-        let centred = grouped - mean;
-        let var = centred.clone().square().mean_dim(2);
-        let normed = (centred / (var + self.eps).sqrt()).cast(dtype);
-        let normed = normed.reshape([n, c, h, w]);
-        let weight = self.weight.val().reshape([1, c, 1, 1]);
-        let bias = self.bias.val().reshape([1, c, 1, 1]);
-        normed * weight + bias
+        self.forward_then(x, Activation::Identity)
+    }
+
+    /// `silu(self.forward(x))` in one pass (the ResNet blocks' and output heads' pattern).
+    pub fn forward_silu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_then(x, Activation::Silu)
+    }
+
+    fn forward_then(&self, x: Tensor<B, 4>, activation: Activation) -> Tensor<B, 4> {
+        diffmac_ops::group_norm(
+            x,
+            &self.weight.val(),
+            &self.bias.val(),
+            self.num_groups,
+            self.eps,
+            activation,
+        )
     }
 }
 
@@ -175,15 +176,7 @@ impl<B: Backend> LayerNorm<B> {
 
     /// `[..., D]` → same shape (statistics in f32, as for [`GroupNorm`]).
     pub fn forward<const N: usize>(&self, x: Tensor<B, N>) -> Tensor<B, N> {
-        let dtype = x.dtype();
-        let x = upcast(x);
-        let mean = x.clone().mean_dim(N - 1);
-        let centred = x - mean;
-        let var = centred.clone().square().mean_dim(N - 1);
-        let normed = (centred / (var + self.eps).sqrt()).cast(dtype);
-        let mut shape = [1usize; N];
-        shape[N - 1] = self.weight.val().dims()[0];
-        normed * self.weight.val().reshape(shape) + self.bias.val().reshape(shape)
+        diffmac_ops::layer_norm(x, &self.weight.val(), &self.bias.val(), self.eps)
     }
 }
 

@@ -74,7 +74,7 @@ impl<B: Backend> ResnetBlock2D<B> {
 
     /// `x` `[N, in, H, W]`, `temb` `[N, T]` (ignored without `time_emb_proj`) → `[N, out, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>, temb: Option<&Tensor<B, 2>>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
         let h = match (&self.time_emb_proj, temb) {
             (Some(proj), Some(t)) => {
                 let t = proj.forward(silu(t.clone()));
@@ -82,12 +82,12 @@ impl<B: Backend> ResnetBlock2D<B> {
             }
             _ => h,
         };
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(self.norm2.forward_silu(h));
         let skip = match &self.conv_shortcut {
             Some(c) => c.forward(x),
             None => x,
         };
-        let out = skip + h;
+        let out = diffmac_ops::add(h, skip);
         if self.output_scale_factor == 1.0 {
             out
         } else {

@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
 use diffmac_io::SafetensorsFile;
@@ -268,7 +267,7 @@ impl<B: Backend> UNet2DConditionModel<B> {
         for block in &self.up_blocks {
             h = block.forward(h, &temb, &context, &mut skips);
         }
-        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
+        self.conv_out.forward(self.conv_norm_out.forward_silu(h))
     }
 
     /// Checks that `sample`, `timesteps` and `context` fit together and fit this model.

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
 use diffmac_io::SafetensorsFile;
@@ -170,7 +169,7 @@ impl<B: Backend> Encoder<B> {
             h = b.forward(h);
         }
         let h = self.mid_block.forward(h);
-        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
+        self.conv_out.forward(self.conv_norm_out.forward_silu(h))
     }
 }
 
@@ -237,7 +236,7 @@ impl<B: Backend> Decoder<B> {
         for b in &self.up_blocks {
             h = b.forward(h);
         }
-        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
+        self.conv_out.forward(self.conv_norm_out.forward_silu(h))
     }
 }
 

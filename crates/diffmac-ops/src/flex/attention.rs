@@ -1,0 +1,91 @@
+//! Multi-head attention read straight from the token layout `[B, N, heads·d]`, blocked over
+//! query rows in the manner of flash attention: each task takes a block of query rows of one
+//! batch item and, head by head, computes the block's scores `q·kᵀ` on gemm, a vectorised
+//! softmax, and `p·v`, written into its own rows of the output. A block's scores stay small
+//! enough for the cache and the allocator (a 64×64 latent's full score matrix would be 64 MB a
+//! head, freshly mapped and faulted in each time), and blocks spread over every core.
+
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::math::{self, simd};
+use super::view::{contiguous, matmul, tensor, values, view};
+
+/// Query rows per task at most (a 4096-key score block is then 4 MB).
+const MAX_BLOCK_ROWS: usize = 256;
+
+/// See [`crate::attention`]: `q` `[B, N, heads·d]`, `k`, `v` `[B, M, heads·d]`.
+pub(super) fn attention(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    heads: usize,
+) -> Option<FlexTensor> {
+    let &[b, n, width] = q.layout().shape().as_ref() else {
+        return None;
+    };
+    let &[kb, m, k_width] = k.layout().shape().as_ref() else {
+        return None;
+    };
+    if heads == 0
+        || width % heads != 0
+        || (kb, k_width) != (b, width)
+        || v.layout().shape().as_ref() != [b, m, width]
+        || n == 0
+        || m == 0
+    {
+        return None;
+    }
+    let d = width / heads;
+    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let scale = 1.0 / (d as f32).sqrt();
+    let row = width as isize;
+    // Enough blocks for every core a few times over, none larger than MAX_BLOCK_ROWS.
+    let block_rows = n
+        .div_ceil(4 * rayon::current_num_threads())
+        .clamp(16, MAX_BLOCK_ROWS);
+
+    let mut out = vec![0.0f32; b * n * width];
+    out.par_chunks_mut(n * width)
+        .enumerate()
+        .flat_map(|(item, rows)| {
+            rows.par_chunks_mut(block_rows * width)
+                .enumerate()
+                .map(move |(block, out)| (item, block * block_rows, out))
+        })
+        .for_each(|(item, first_row, out)| {
+            let count = out.len() / width;
+            for h in 0..heads {
+                let at = |token: usize| token * width + h * d;
+                let q_rows = view(&q, &[count, d], &[row, 1], at(item * n + first_row));
+                let k_t = view(&k, &[d, m], &[1, row], at(item * m));
+                let v_head = view(&v, &[m, d], &[row, 1], at(item * m));
+                let mut scores = matmul(q_rows, k_t);
+                softmax_rows(scores.storage_mut(), m, scale);
+                let result = matmul(scores, v_head);
+                for (token, values) in out.chunks_mut(width).zip(values(&result).chunks(d)) {
+                    token[h * d..(h + 1) * d].copy_from_slice(values);
+                }
+            }
+        });
+    Some(tensor(out, &[b, n, width]))
+}
+
+/// Each row of `scores` (rows of `width`) replaced by `softmax(row · scale)`.
+fn softmax_rows(scores: &mut [f32], width: usize, scale: f32) {
+    simd(
+        #[inline(always)]
+        || {
+            for row in scores.chunks_mut(width) {
+                let shift = math::max(row);
+                for s in row.iter_mut() {
+                    *s = math::exp((*s - shift) * scale);
+                }
+                let inverse = (1.0 / math::sum(row)) as f32;
+                for s in row.iter_mut() {
+                    *s *= inverse;
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,174 @@
+//! GEGLU, linear layers and residual sums: passes over memory split into blocks over every core.
+
+use burn::tensor::Shape;
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::math::{self, simd};
+use super::view::{contiguous, matmul, tensor, values, view};
+
+/// Elements per task of a plain element-wise pass: big enough to amortise scheduling, small
+/// enough to spread a UNet activation (≥ 300 k elements) over the cores.
+const BLOCK: usize = 1 << 15;
+
+/// See [`crate::geglu`]: `x` `[..., 2·I]` → `[..., I]`.
+pub(super) fn geglu(x: FlexTensor) -> Option<FlexTensor> {
+    let mut shape = x.layout().shape().to_vec();
+    let width = *shape.last()?;
+    if width % 2 != 0 || width == 0 {
+        return None;
+    }
+    let half = width / 2;
+    let x = contiguous(x);
+    let xs = values(&x);
+    let mut out = vec![0.0f32; xs.len() / 2];
+    let rows_per_task = (BLOCK / half).max(1);
+    out.par_chunks_mut(rows_per_task * half)
+        .zip(xs.par_chunks(rows_per_task * width))
+        .for_each(|(out, x)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for (out, row) in out.chunks_mut(half).zip(x.chunks(width)) {
+                        let (hidden, gate) = row.split_at(half);
+                        for ((o, &h), &g) in out.iter_mut().zip(hidden).zip(gate) {
+                            *o = h * math::gelu(g);
+                        }
+                    }
+                },
+            )
+        });
+    *shape.last_mut()? = half;
+    Some(tensor(out, &shape))
+}
+
+/// See [`crate::linear`]: `x` `[..., in]`, `weight` `[in, out]`, `bias` `[out]`.
+pub(super) fn linear(
+    x: FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+) -> Option<FlexTensor> {
+    let mut shape = x.layout().shape().to_vec();
+    let &[k, n] = weight.layout().shape().as_ref() else {
+        return None;
+    };
+    if shape.last() != Some(&k) || bias.is_some_and(|b| b.layout().shape()[0] != n) {
+        return None;
+    }
+    let rows = shape.iter().product::<usize>() / k.max(1);
+    let mut product = matmul(as_matrix(x, rows, k), weight.clone());
+    if let Some(bias) = bias {
+        let bias = contiguous(bias.clone());
+        let bs = values(&bias);
+        let out: &mut [f32] = product.storage_mut();
+        let rows_per_task = (BLOCK / n.max(1)).max(1);
+        out.par_chunks_mut(rows_per_task * n).for_each(|block| {
+            simd(
+                #[inline(always)]
+                || {
+                    for row in block.chunks_mut(n) {
+                        for (o, &b) in row.iter_mut().zip(bs) {
+                            *o += b;
+                        }
+                    }
+                },
+            )
+        });
+    }
+    *shape.last_mut()? = n;
+    Some(product.reshape(Shape::from(shape)))
+}
+
+/// Each of the `batch` `[rows, columns]` matrices of `x` transposed → `[batch, columns, rows]`
+/// row-major: tiles of 64 output rows spread over the cores, each reading 64-element runs.
+pub(super) fn transpose_planes(
+    x: FlexTensor,
+    batch: usize,
+    rows: usize,
+    columns: usize,
+) -> FlexTensor {
+    const TILE: usize = 64;
+    let x = contiguous(x);
+    let xs = values(&x);
+    let plane = rows * columns;
+    let mut out = vec![0.0f32; batch * plane];
+    out.par_chunks_mut(plane.max(1))
+        .zip(xs.par_chunks(plane.max(1)))
+        .flat_map(|(out, x)| {
+            out.par_chunks_mut(TILE * rows.max(1))
+                .enumerate()
+                .map(move |(tile, out)| (tile * TILE, out, x))
+        })
+        .for_each(|(first_column, out, x)| {
+            for (r, source) in x.chunks(columns).enumerate() {
+                let source = &source[first_column..];
+                for (j, &value) in source.iter().take(out.len() / rows).enumerate() {
+                    out[j * rows + r] = value;
+                }
+            }
+        });
+    tensor(out, &[batch, columns, rows])
+}
+
+/// `x` `[..., rows/…, k]` as a `[rows, k]` matrix: a view of its memory when every axis but the
+/// last two has size 1 (gemm reads any strides, so a channels-last view of a feature map
+/// needs no copy), else a row-major copy.
+fn as_matrix(x: FlexTensor, rows: usize, k: usize) -> FlexTensor {
+    let shape = x.layout().shape().to_vec();
+    let strides = x.layout().strides().to_vec();
+    let r = shape.len();
+    if r >= 2
+        && shape[..r - 2].iter().all(|&s| s == 1)
+        && strides[r - 2] >= 0
+        && strides[r - 1] >= 0
+    {
+        let layout = burn_flex::Layout::new(
+            Shape::from(vec![rows, k]),
+            vec![strides[r - 2], strides[r - 1]],
+            x.layout().start_offset(),
+        );
+        return x.with_layout(layout);
+    }
+    let x = contiguous(x);
+    view(&x, &[rows, k], &[k as isize, 1], 0)
+}
+
+/// See [`crate::add`]: `a + b`, written into `a`'s memory when nothing else holds it.
+pub(super) fn add(a: FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let shape = a.layout().shape().to_vec();
+    let b = contiguous(b.clone());
+    let bs = values(&b);
+    let sum_into = |out: &mut [f32], a: Option<&[f32]>| {
+        let pairs = out.par_chunks_mut(BLOCK).zip(bs.par_chunks(BLOCK));
+        match a {
+            None => pairs.for_each(|(o, b)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &b) in o.iter_mut().zip(b) {
+                            *o += b;
+                        }
+                    },
+                )
+            }),
+            Some(a) => pairs.zip(a.par_chunks(BLOCK)).for_each(|((o, b), a)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                            *o = a + b;
+                        }
+                    },
+                )
+            }),
+        }
+    };
+    let mut a = contiguous(a);
+    if let Some(out) = a.try_storage_mut::<f32>() {
+        sum_into(out, None);
+        return a;
+    }
+    let mut out = vec![0.0f32; bs.len()];
+    sum_into(&mut out, Some(values(&a)));
+    tensor(out, &shape)
+}
