@@ -5,9 +5,11 @@
 //! - [`load`]: images loaded the way a batch tool must (pixel limits checked before decoding,
 //!   EXIF orientation, 16-bit / grey / CMYK / alpha handled and reported, truncation caught);
 //! - [`save`]: images written in the format their name asks for, 8 or 16 bits, with alpha;
-//! - [`write`]: atomic writes that never replace a file unasked;
+//! - [`write`](mod@write): atomic writes that never replace a file unasked;
 //! - [`inputs`]: the image files of a file or folder argument, sorted;
 //! - [`latest`]: the checkpoint a run folder's `latest` pointer names;
+//! - [`checkpoint`]: the checkpoint contract between trainer and restorer (file names,
+//!   Stage II variants, the UNet trained on, the fields of `state.json` that readers rely on);
 //! - [`tensor`]: images ↔ `Tensor<B, 4>` (`[N, 3, H, W]` in [-1, 1], the SD VAE's range);
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
@@ -27,6 +29,7 @@
 //! assert_ne!(stream_seed(7, b"face.png"), stream_seed(7, b"other.png"));
 //! ```
 
+pub mod checkpoint;
 pub mod checksum;
 pub mod error;
 pub mod inputs;

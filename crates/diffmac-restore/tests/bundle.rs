@@ -108,9 +108,11 @@ fn a_trained_stage_checkpoint_merges_into_the_bundle() {
     assert!(err.contains("mib.safetensors"), "{err}");
     assert_eq!(fs::read(dir.path().join("config.json")).unwrap(), before);
 
-    // A stage given explicitly still needs the run's state: a corrupt or missing state.json
-    // is refused with its name, and the bundle is left as it was.
-    for state in [Some("{\"stage\": 1, \"config\": "), None] {
+    // A stage given explicitly still needs the run's state: a corrupt or missing state.json,
+    // or one naming a Stage II variant this build does not know, is refused with its name,
+    // and the bundle is left as it was.
+    let unknown = r#"{"stage": 1, "config": {"stage2": {"variant": "three_adain"}}}"#;
+    for state in [Some("{\"stage\": 1, \"config\": "), Some(unknown), None] {
         match state {
             Some(text) => fs::write(folder.join("state.json"), text).unwrap(),
             None => fs::remove_file(folder.join("state.json")).unwrap(),

@@ -12,6 +12,10 @@
 //!   latest                    one line: the name of the newest complete folder
 //! ```
 //!
+//! The file names, [`UnetOrigin`] and the Stage II variant are `diffmac_io::checkpoint`'s,
+//! and the fields of `state.json` a reader relies on are its `CheckpointState`
+//! ([`TrainState::checkpoint_state`] is what a reader gets from a state written here).
+//!
 //! A folder is written under a temporary name (`.tmp-step-…`) and renamed into place when
 //! complete; `latest` is then replaced atomically (temporary file + rename). A run killed at
 //! any moment leaves `latest` naming a complete folder (or no `latest`). Only the newest
@@ -23,6 +27,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{FloatDType, TensorData};
+use diffmac_io::checkpoint::{CheckpointConfig, CheckpointStage2, CheckpointState};
 use diffmac_io::{first_non_finite, save_safetensors};
 use diffmac_ldm::loader::{KeyMap, export};
 use diffmac_ldm::{load_module_file, module_tensors};
@@ -33,22 +38,12 @@ use crate::error::{Result, TrainError};
 use crate::optimizer::AdamW;
 use crate::trainable::Trainable;
 
-/// Version of the folder layout and `state.json`.
-pub const FORMAT_VERSION: u32 = 1;
-/// The AdaIN control's file.
-pub const CONTROL_FILE: &str = "control.safetensors";
-/// The UNet's file (diffusers keys), present when UNet parts train.
-pub const UNET_FILE: &str = "unet.safetensors";
-/// The bottleneck's file (Stage II with the MIB).
-pub const MIB_FILE: &str = "mib.safetensors";
-/// The moving average of the trained weights (when `optimizer.ema_decay` is set).
-pub const EMA_FILE: &str = "ema.safetensors";
-/// The optimiser's file.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// The state file.
-pub const STATE_FILE: &str = "state.json";
-/// The pointer to the newest checkpoint.
-pub use diffmac_io::LATEST_FILE;
+// The folder's file names and the types the restorer reads are the checkpoint contract of
+// `diffmac-io`, shared with the restorer (which does not depend on this crate).
+pub use diffmac_io::checkpoint::{
+    CONTROL_FILE, EMA_FILE, FORMAT_VERSION, LATEST_FILE, MIB_FILE, OPTIMIZER_FILE, STATE_FILE,
+    UNET_FILE, UnetOrigin,
+};
 
 /// How the random streams continue after a checkpoint. Every draw is derived from the run
 /// seed and a counter (micro-batch index, sample index), so the state is those numbers.
@@ -75,26 +70,8 @@ pub struct DataPosition {
     pub images: usize,
 }
 
-/// Which UNet weights a checkpoint's control (and bottleneck) were trained with: what the
-/// restorer must run them on. A Stage II that keeps the UNet frozen runs on Stage I's UNet
-/// when Stage I trained one, and its checkpoint does not copy those weights.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum UnetOrigin {
-    /// The checkpoint's own `unet.safetensors` (UNet parts were trained).
-    Own,
-    /// The base model's UNet (`config.model.source`).
-    Base,
-    /// A Stage I checkpoint's `unet.safetensors`, frozen in this run.
-    Stage1 {
-        /// The file, as the run found it.
-        file: PathBuf,
-        /// Its SHA-256, which identifies it wherever it is copied (a merged bundle).
-        sha256: String,
-    },
-}
-
-/// `state.json`.
+/// `state.json`: everything a run needs to continue, a superset of the contract's
+/// [`CheckpointState`] (same field names and formats, so that the restorer reads it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     /// [`FORMAT_VERSION`].
@@ -123,6 +100,27 @@ pub struct TrainState {
     pub last_loss: Option<f64>,
     /// The full config of the run.
     pub config: TrainConfig,
+}
+
+impl TrainState {
+    /// What a reader of the checkpoint contract (the restorer's merge) reads from this state
+    /// once written: its stage, step, UNet origin, control and bottleneck settings and Stage II
+    /// variant.
+    pub fn checkpoint_state(&self) -> CheckpointState {
+        CheckpointState {
+            stage: Some(self.stage.number()),
+            step: Some(self.step),
+            unet_origin: self.unet_origin.clone(),
+            config: CheckpointConfig {
+                control: Some(serde_json::to_value(&self.config.control).expect("plain data")),
+                mib: Some(serde_json::to_value(&self.config.mib).expect("plain data")),
+                stage2: CheckpointStage2 {
+                    variant: self.config.stage2.variant,
+                    stage1_checkpoint: self.config.stage2.stage1_checkpoint.clone(),
+                },
+            },
+        }
+    }
 }
 
 /// The checkpoints folder of a run.
@@ -319,4 +317,90 @@ pub fn load_weights<B: Backend>(
 /// Whether a module has any parameter that requires gradients.
 pub fn has_trainable<B: Backend, M: Module<B>>(module: &M) -> bool {
     crate::optimizer::trainable_parameter_count(module) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Stage2Variant;
+
+    /// A Stage II state with every field of the contract set to something other than its
+    /// default.
+    fn stage2_state() -> TrainState {
+        let mut config = TrainConfig::tiny(Stage::Two);
+        config.stage2.variant = Stage2Variant::NoStage1;
+        config.stage2.stage1_checkpoint = Some("runs/one".into());
+        config.mib.identity_dim = 32;
+        TrainState {
+            format_version: FORMAT_VERSION,
+            stage: Stage::Two,
+            step: 9,
+            unet_trained: false,
+            unet_origin: Some(UnetOrigin::Stage1 {
+                file: "runs/one/checkpoints/step-0000003/unet.safetensors".into(),
+                sha256: "00ff".into(),
+            }),
+            has_mib: true,
+            has_ema: false,
+            dtype: "F32".into(),
+            rng: RngState {
+                kind: "derived".into(),
+                seed: 3,
+                micro_batches: 9,
+            },
+            data: DataPosition {
+                samples: 18,
+                epoch: 6,
+                index_in_epoch: 0,
+                images: 3,
+            },
+            last_loss: Some(0.25),
+            config,
+        }
+    }
+
+    /// The contract reads what the trainer writes: a field renamed or re-typed on either side
+    /// fails here.
+    #[test]
+    fn a_written_state_reads_through_the_checkpoint_contract() {
+        for state in [stage2_state(), {
+            let mut s = stage2_state();
+            s.stage = Stage::One;
+            s.config.stage2 = Default::default();
+            s.unet_origin = Some(UnetOrigin::Own);
+            s
+        }] {
+            let written = serde_json::to_vec_pretty(&state).unwrap();
+            let read: CheckpointState = serde_json::from_slice(&written).unwrap();
+            assert_eq!(read, state.checkpoint_state());
+            let back: TrainState = serde_json::from_slice(&written).unwrap();
+            assert_eq!(back, state);
+        }
+        let view = stage2_state().checkpoint_state();
+        assert_eq!(view.stage, Some(2));
+        assert_eq!(view.step, Some(9));
+        assert_eq!(view.config.stage2.variant, Stage2Variant::NoStage1);
+        assert_eq!(view.config.mib.unwrap()["identity_dim"], 32);
+    }
+
+    /// The shared types write what this crate wrote before they moved to `diffmac-io`.
+    #[test]
+    fn shared_fields_keep_their_format() {
+        let value = serde_json::to_value(stage2_state()).unwrap();
+        assert_eq!(
+            value["unet_origin"],
+            serde_json::json!({
+                "kind": "stage1",
+                "file": "runs/one/checkpoints/step-0000003/unet.safetensors",
+                "sha256": "00ff"
+            })
+        );
+        assert_eq!(value["config"]["stage2"]["variant"], "no_stage1");
+        assert_eq!(value["stage"], 2);
+        // A state written before `unet_origin` was recorded still reads.
+        let mut old = value.clone();
+        old.as_object_mut().unwrap().remove("unet_origin");
+        let state: TrainState = serde_json::from_value(old).unwrap();
+        assert_eq!(state.unet_origin, None);
+    }
 }

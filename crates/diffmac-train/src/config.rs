@@ -274,18 +274,9 @@ pub enum XD1Mode {
     OnTheFly,
 }
 
-/// The Stage II variants of the paper's Table 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage2Variant {
-    /// DiffMAC: MIB on `E(X_D1)` (injection and β from [`MibConfig`]).
-    #[default]
-    Mib,
-    /// "no1": no Stage I; the MIB reads `E(X_LQ)` (the paper pairs it with noise injection).
-    NoStage1,
-    /// "2AdaIN": a second Stage I on `X_D1`, no MIB (loss `L_ldm` only).
-    TwoAdain,
-}
+/// The Stage II variants of the paper's Table 3 (`stage2.variant`): defined once, in
+/// `diffmac_io::checkpoint`, because the restorer reads them from checkpoints.
+pub use diffmac_io::checkpoint::Stage2Variant;
 
 /// Stage II settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -48,40 +48,9 @@ pub struct MibFiles {
     pub qc_stats: QcStats,
 }
 
-/// What Stage II's control reads (the Stage II variants of the paper's Table 3 that a bundle
-/// can restore with; the names are `diffmac-train`'s `stage2.variant`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage2Variant {
-    /// DiffMAC: the bottleneck's `Z = MIB(E(X_D1), injection)`; the bundle needs `mib`.
-    #[default]
-    Mib,
-    /// "2AdaIN": no bottleneck; the control reads `E(X_D1)` directly, and nothing (identity or
-    /// noise) is injected. The bundle has no `mib`.
-    TwoAdain,
-    /// "no1": trained without Stage I, so Stage II restores `X_LQ` itself: the bottleneck
-    /// reads `E(X_LQ)` (and the identity of `X_LQ`). The bundle needs `mib`; its Stage I only
-    /// serves restores asked for Stage I alone.
-    NoStage1,
-}
-
-impl Stage2Variant {
-    /// True for [`Stage2Variant::Mib`] (lets `config.json` of such bundles omit the field, so
-    /// they stay byte-for-byte what earlier versions wrote and read).
-    pub fn is_mib(&self) -> bool {
-        *self == Self::Mib
-    }
-
-    /// Whether this Stage II has a bottleneck (every variant but 2AdaIN).
-    pub fn has_bottleneck(self) -> bool {
-        self != Self::TwoAdain
-    }
-
-    /// Whether Stage II restores the output of Stage I (every variant but "no1").
-    pub fn follows_stage1(self) -> bool {
-        self != Self::NoStage1
-    }
-}
+/// What Stage II's control reads (the Stage II variants of the paper's Table 3): defined once,
+/// in `diffmac_io::checkpoint`, with the names `diffmac-train` writes as `stage2.variant`.
+pub use diffmac_io::checkpoint::Stage2Variant;
 
 /// The identity encoder `F_ID`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

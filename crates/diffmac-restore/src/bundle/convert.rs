@@ -8,6 +8,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 use diffmac_id::IdentityEncoder;
 
+use diffmac_io::checkpoint::{
+    CONTROL_FILE, CheckpointState, MIB_FILE, STATE_FILE, Stage2Variant, UNET_FILE, UnetOrigin,
+};
 use diffmac_io::{SafetensorsFile, save_safetensors};
 use diffmac_ldm::{
     AutoencoderKL, ClipTextConfig, ClipTextModel, ControlConfig, SdCheckpoint,
@@ -16,9 +19,7 @@ use diffmac_ldm::{
 use diffmac_mib::{MibConfig, QcStats};
 use serde::Deserialize;
 
-use crate::bundle::config::{
-    BASE_UNET_FILE, BundleConfig, BundleParts, CONFIG_FILE, MibFiles, Stage2Variant,
-};
+use crate::bundle::config::{BASE_UNET_FILE, BundleConfig, BundleParts, CONFIG_FILE, MibFiles};
 use crate::bundle::load::{CONTEXT_KEY, identity_dim_mismatch, identity_kind, load_identity};
 use crate::bundle::random::{SD21_TEXT, SD21_UNET, SD21_VAE};
 use crate::error::{RestoreError, Result};
@@ -270,23 +271,26 @@ fn copy_into(from: &Path, dir: &Path, name: &str) -> Result<()> {
     std::fs::rename(&tmp, &target).map_err(io(&target))
 }
 
-/// The stage a checkpoint folder belongs to, from its `state.json` (`"stage": 1 | 2`).
-fn checkpoint_stage(checkpoint: &Path) -> Result<u8> {
-    let path = checkpoint.join("state.json");
-    let state = read_json(&path)?;
-    let stage = state
-        .get("stage")
-        .and_then(|s| {
-            s.as_u64().or_else(|| {
-                s.as_str()
-                    .and_then(|t| t.trim_start_matches("stage").trim().parse().ok())
-            })
-        })
-        .filter(|s| *s == 1 || *s == 2);
-    stage.map(|s| s as u8).ok_or_else(|| RestoreError::Bundle {
-        path,
-        message: "no \"stage\": 1 or 2 in the checkpoint state (pass the stage explicitly)".into(),
+/// The fields of the checkpoint contract in the `state.json` at `path` (see
+/// [`diffmac_io::checkpoint::CheckpointState`]).
+fn read_state_file(path: &Path) -> Result<CheckpointState> {
+    let value = read_json(path)?;
+    CheckpointState::deserialize(&value).map_err(|e| RestoreError::Bundle {
+        path: path.to_path_buf(),
+        message: format!("not a diffmac-train checkpoint state: {e}"),
     })
+}
+
+/// What [`merge_checkpoint`] reads of a `diffmac-train` checkpoint's `state.json`: the fields
+/// of the checkpoint contract (stage, step, the UNet trained on, the control's and the
+/// bottleneck's settings, the Stage II variant and its Stage I checkpoint). `checkpoint` is a
+/// checkpoint folder or one a `latest` file names, as for the merge.
+///
+/// # Errors
+/// No checkpoint folder there, or a missing, unreadable or invalid `state.json` (naming it).
+pub fn read_checkpoint_state(checkpoint: &Path) -> Result<CheckpointState> {
+    let folder = diffmac_io::resolve_latest(checkpoint, STATE_FILE)?;
+    read_state_file(&folder.join(STATE_FILE))
 }
 
 /// The provenance key that says why a bundle's Stage II has no bottleneck.
@@ -297,6 +301,11 @@ const MIB_PROVENANCE: &str = "stage2_mib";
 /// `unet.safetensors` / `mib.safetensors` when the stage trained them) into the bundle in
 /// `bundle_dir` as stage `stage` (read from the checkpoint's `state.json` when `None`). Every
 /// file is checked against the bundle's architecture before anything is replaced.
+///
+/// The file names and the fields read from `state.json` are the checkpoint contract of
+/// `diffmac_io::checkpoint`, which the trainer writes ([`read_checkpoint_state`] shows what
+/// is read); a state whose contract fields do not read (an unknown Stage II variant, say) is
+/// refused.
 ///
 /// The bundle adopts the control's settings as trained (`config.control` of the checkpoint's
 /// `state.json`: how it reads the manifold, its feature widths) with the bundle's own UNet and
@@ -317,20 +326,30 @@ pub fn merge_checkpoint<B: Backend>(
     device: &Device<B>,
 ) -> Result<BundleConfig> {
     let mut config = BundleConfig::load(bundle_dir)?;
-    let resolved = diffmac_io::resolve_latest(checkpoint, "state.json")?;
+    let resolved = diffmac_io::resolve_latest(checkpoint, STATE_FILE)?;
     let checkpoint = resolved.as_path();
-    let stage = match stage {
-        Some(s @ (1 | 2)) => s,
-        Some(s) => {
-            return Err(RestoreError::InvalidOption(format!(
-                "stage {s}: DiffMAC has stages 1 and 2"
-            )));
+    if let Some(s) = stage.filter(|s| !(1..=2).contains(s)) {
+        return Err(RestoreError::InvalidOption(format!(
+            "stage {s}: DiffMAC has stages 1 and 2"
+        )));
+    }
+    // The run's settings decide how the weights are used: a checkpoint without a readable
+    // state is refused, never merged with assumed settings.
+    let state_path = checkpoint.join(STATE_FILE);
+    let state = read_state_file(&state_path)?;
+    let stage = match stage.or(state.stage) {
+        Some(s) => s,
+        None => {
+            return Err(RestoreError::Bundle {
+                path: state_path,
+                message: "no \"stage\": 1 or 2 in the checkpoint state (pass the stage explicitly)"
+                    .into(),
+            });
         }
-        None => checkpoint_stage(checkpoint)?,
     };
-    let control_path = checkpoint.join("control.safetensors");
-    let unet_path = checkpoint.join("unet.safetensors");
-    let mib_path = checkpoint.join("mib.safetensors");
+    let control_path = checkpoint.join(CONTROL_FILE);
+    let unet_path = checkpoint.join(UNET_FILE);
+    let mib_path = checkpoint.join(MIB_FILE);
     let files = if stage == 1 {
         &mut config.stage1
     } else {
@@ -339,11 +358,11 @@ pub fn merge_checkpoint<B: Backend>(
             message: "the bundle has no Stage II to merge into".into(),
         })?
     };
-    let state_path = checkpoint.join("state.json");
-    // The run's settings decide how the weights are used: a checkpoint without a readable
-    // state is refused, never merged with assumed settings.
-    let state = read_json(&state_path)?;
-    let control_config = trained_control_config(&files.control_config, &state, &state_path)?;
+    let control_config = trained_control_config(
+        &files.control_config,
+        state.config.control.as_ref(),
+        &state_path,
+    )?;
     load_module(
         control_config.init::<B>(device),
         &SafetensorsFile::open(&control_path)?,
@@ -358,11 +377,7 @@ pub fn merge_checkpoint<B: Backend>(
         drop(UNet2DConditionModel::load(&unet_config, &vb)?);
         vb.finish()?;
     }
-    let variant = match state["config"]["stage2"]["variant"].as_str() {
-        Some("two_adain") => Stage2Variant::TwoAdain,
-        Some("no_stage1") => Stage2Variant::NoStage1,
-        _ => Stage2Variant::Mib,
-    };
+    let variant = state.config.stage2.variant;
     let two_adain = stage == 2 && variant == Stage2Variant::TwoAdain;
     // The checked bottleneck of a MIB-variant Stage II: its settings as trained and μ_QC, σ_QC.
     let mut mib = None;
@@ -376,17 +391,17 @@ pub fn merge_checkpoint<B: Backend>(
             });
         }
         // The bottleneck's settings as trained (e.g. its injection), when the state has them.
-        let in_state = &state["config"]["mib"];
-        let trained = if in_state.is_null() {
-            None
-        } else {
-            Some(
+        let trained = state
+            .config
+            .mib
+            .as_ref()
+            .map(|in_state| {
                 MibConfig::deserialize(in_state).map_err(|e| RestoreError::Bundle {
                     path: state_path.clone(),
                     message: format!("config.mib is not a bottleneck configuration: {e}"),
-                })?,
-            )
-        };
+                })
+            })
+            .transpose()?;
         let trained = trained
             .or_else(|| config.mib.as_ref().map(|m| m.config.clone()))
             .ok_or_else(|| RestoreError::Bundle {
@@ -542,41 +557,31 @@ fn frozen_unet_file(
     bundle_dir: &Path,
     config: &BundleConfig,
     stage: u8,
-    state: &serde_json::Value,
+    state: &CheckpointState,
     state_path: &Path,
 ) -> Result<FrozenUnet> {
     let bad = |message: String| RestoreError::Bundle {
         path: state_path.to_path_buf(),
         message,
     };
-    let origin = &state["unet_origin"];
-    let (file, sha256) = match origin["kind"].as_str() {
-        Some("base") => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
-        Some("stage1") => {
-            let (Some(file), Some(sha)) = (origin["file"].as_str(), origin["sha256"].as_str())
-            else {
-                return Err(bad(
-                    "`unet_origin` of kind stage1 without `file` and `sha256`".into(),
-                ));
-            };
-            (PathBuf::from(file), Some(sha.to_owned()))
-        }
-        Some(other) => {
+    let (file, sha256) = match &state.unet_origin {
+        Some(UnetOrigin::Base) => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
+        Some(UnetOrigin::Stage1 { file, sha256 }) => (file.clone(), Some(sha256.clone())),
+        Some(UnetOrigin::Own) => {
             return Err(bad(format!(
-                "`unet_origin` is `{other}` but the checkpoint has no unet.safetensors"
+                "`unet_origin` is `own` but the checkpoint has no {UNET_FILE}"
             )));
         }
         None => {
             // An older checkpoint: Stage II ran on its Stage I checkpoint's UNet, if it had one.
-            let stage2 = &state["config"]["stage2"];
-            let stage1 = Some(stage2)
-                .filter(|s| stage == 2 && s["variant"].as_str() != Some("no_stage1"))
-                .and_then(|s| s["stage1_checkpoint"].as_str())
-                .map(PathBuf::from);
+            let stage2 = &state.config.stage2;
+            let stage1 = (stage == 2 && stage2.variant.follows_stage1())
+                .then(|| stage2.stage1_checkpoint.clone())
+                .flatten();
             match stage1 {
                 None => return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into())),
-                Some(dir) if dir.join("state.json").is_file() => {
-                    let file = dir.join("unet.safetensors");
+                Some(dir) if dir.join(STATE_FILE).is_file() => {
+                    let file = dir.join(UNET_FILE);
                     if !file.is_file() {
                         return Ok(FrozenUnet::InBundle(BASE_UNET_FILE.into()));
                     }
@@ -612,18 +617,17 @@ fn frozen_unet_file(
     )))
 }
 
-/// The control settings a checkpoint was trained with (`config.control` of its `state`, read
-/// from `state_path`), on the widths of the bundle's stage (`bundle`); `bundle` itself when
-/// the state has none.
+/// The control settings a checkpoint was trained with (`trained`: `config.control` of its
+/// state, read from `state_path`), on the widths of the bundle's stage (`bundle`); `bundle`
+/// itself when the state has none.
 fn trained_control_config(
     bundle: &ControlConfig,
-    state: &serde_json::Value,
+    trained: Option<&serde_json::Value>,
     state_path: &Path,
 ) -> Result<ControlConfig> {
-    let value = &state["config"]["control"];
-    if value.is_null() {
+    let Some(value) = trained else {
         return Ok(bundle.clone());
-    }
+    };
     let trained = ControlConfig::deserialize(value).map_err(|e| RestoreError::Bundle {
         path: state_path.to_path_buf(),
         message: format!("config.control is not a control configuration: {e}"),
