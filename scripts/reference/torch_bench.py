@@ -25,6 +25,7 @@ import json
 import pathlib
 import platform
 import resource
+import os
 import statistics
 import time
 
@@ -66,14 +67,19 @@ def timed(fn, warmup, repeats):
         fn()
     sync()
     runs = []
+    cpu_before, wall_before = os.times(), time.perf_counter()
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         sync()
         runs.append((time.perf_counter() - start) * 1e3)
+    cpu_after, wall = os.times(), time.perf_counter() - wall_before
+    # Cores kept busy during the timed runs (CPU time of the process over wall time).
+    cores_busy = ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / wall
     runs.sort()
     return {"first_ms": first, "median_ms": statistics.median(runs), "min_ms": runs[0],
-            "max_ms": runs[-1], "repeats": len(runs), "peak_mib": peak_mib()}
+            "max_ms": runs[-1], "repeats": len(runs), "peak_mib": peak_mib(),
+            "cores_busy": cores_busy}
 
 
 def graphed(fn, warmup=3):

@@ -106,6 +106,11 @@ struct Timing {
     /// Device memory the allocator held after the item's runs, unused pages released before
     /// it (MiB; the models' weights included, as in PyTorch's peak allocated). GPU only.
     reserved_mib: Option<f64>,
+    /// Cores kept busy during the timed runs: the process's CPU time (user + system) over the
+    /// wall time. Linux only (read from `/proc/self/stat`).
+    cores_busy: Option<f64>,
+    /// The process's peak resident memory so far (MiB, `VmHWM`). Linux only.
+    peak_rss_mib: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,6 +148,7 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
             first_ms = start.elapsed().as_secs_f64() * 1e3;
         }
     }
+    let (cpu_before, wall_before) = (process_cpu_seconds(), Instant::now());
     let mut runs: Vec<f64> = (0..repeats.max(1))
         .map(|_| {
             let start = Instant::now();
@@ -151,6 +157,10 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let wall = wall_before.elapsed().as_secs_f64();
+    let cores_busy = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| (after - before) / wall);
     runs.sort_by(f64::total_cmp);
     let timing = Timing {
         name: name.into(),
@@ -161,12 +171,32 @@ fn time(name: &str, what: &str, warmup: usize, repeats: usize, mut f: impl FnMut
         max_ms: runs[runs.len() - 1],
         repeats: runs.len(),
         reserved_mib: device_memory_reserved().map(|bytes| bytes as f64 / (1 << 20) as f64),
+        cores_busy,
+        peak_rss_mib: peak_resident_mib(),
     };
     eprintln!(
         "{name:12} median {:10.2} ms  (first {:.1} ms, min {:.2}, max {:.2}, n={})",
         timing.median_ms, timing.first_ms, timing.min_ms, timing.max_ms, timing.repeats
     );
     timing
+}
+
+/// CPU time (user + system) this process has used, in seconds: fields 14 and 15 of
+/// `/proc/self/stat`, in Linux's fixed 100 ticks per second. `None` off Linux.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it follow its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Peak resident memory of this process (`VmHWM` of `/proc/self/status`), MiB. `None` off Linux.
+fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// The items `--only` can name.

@@ -30,7 +30,7 @@
 
 use std::path::PathBuf;
 
-use burn::serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::latest::LATEST_FILE;
 
@@ -55,7 +55,7 @@ pub const STATE_FILE: &str = "state.json";
 /// (`stage2_variant` of a bundle's `config.json`). One definition, so that the trainer's and
 /// the restorer's names cannot drift apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(crate = "burn::serde", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Stage2Variant {
     /// DiffMAC: the bottleneck's `Z = MIB(E(X_D1), injection)` (injection and β from the
     /// bottleneck's settings); a bundle needs its `mib`.
@@ -93,7 +93,7 @@ impl Stage2Variant {
 /// restorer must run them on. A Stage II that keeps the UNet frozen runs on Stage I's UNet
 /// when Stage I trained one, and its checkpoint does not copy those weights.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(crate = "burn::serde", tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UnetOrigin {
     /// The checkpoint's own [`UNET_FILE`] (UNet parts were trained).
     Own,
@@ -115,7 +115,7 @@ pub enum UnetOrigin {
 /// Every field may be absent: checkpoints written before a field was recorded, and
 /// hand-written states, still read (with the defaults documented per field).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(crate = "burn::serde", default)]
+#[serde(default)]
 pub struct CheckpointState {
     /// The stage trained, 1 or 2; `None` when absent or not a stage (a reader that is told
     /// the stage does not need it). Read from a number, or leniently from text such as
@@ -133,7 +133,7 @@ pub struct CheckpointState {
 
 /// The part of the run's settings (`config` of `state.json`) that a checkpoint's reader needs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(crate = "burn::serde", default)]
+#[serde(default)]
 pub struct CheckpointConfig {
     /// The AdaIN control's settings as trained (`diffmac_ldm::ControlConfig` as JSON, left to
     /// the model crates to read, as this crate knows no model); `None` when absent.
@@ -147,7 +147,7 @@ pub struct CheckpointConfig {
 
 /// The Stage II settings (`config.stage2` of `state.json`) that a checkpoint's reader needs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(crate = "burn::serde", default)]
+#[serde(default)]
 pub struct CheckpointStage2 {
     /// Which variant trained ([`Stage2Variant::Mib`] when absent).
     pub variant: Stage2Variant,

@@ -196,7 +196,15 @@ fn reference_identity_broadcasts_over_the_batch() {
     let repeated = m
         .forward(r, Injection::Identity(reference.repeat_dim(0, 3)))
         .expect("forward");
-    assert_eq!(values(once.z), values(repeated.z));
+    // Equal up to the rounding of the batched kernels (a batch of 1 and of 3 may take
+    // different GEMM blockings).
+    let (once, repeated) = (values(once.z), values(repeated.z));
+    let scale = repeated.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = once
+        .iter()
+        .zip(&repeated)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-6 * scale, "max difference {worst:e} of {scale}");
 }
 
 #[test]

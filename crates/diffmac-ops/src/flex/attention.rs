@@ -1,15 +1,17 @@
 //! Multi-head attention read straight from the token layout `[B, N, heads·d]`, blocked over
 //! query rows in the manner of flash attention: each task takes a block of query rows of one
-//! batch item and, head by head, computes the block's scores `q·kᵀ` on gemm, a vectorised
-//! softmax, and `p·v`, written into its own rows of the output. A block's scores stay small
+//! batch item and, head by head, computes the block's scores `q·kᵀ` on gemm into one buffer
+//! the task reuses, a vectorised softmax, and `p·v`, which gemm writes straight into the
+//! head's columns of the task's own rows of the output. A block's scores stay small
 //! enough for the cache and the allocator (a 64×64 latent's full score matrix would be 64 MB a
 //! head, freshly mapped and faulted in each time), and blocks spread over every core.
 
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::gemm::{Matrix, gemm};
 use super::math::{self, simd};
-use super::view::{contiguous, matmul, tensor, values, view};
+use super::view::{contiguous, tensor, values};
 
 /// Query rows per task at most (a 4096-key score block is then 4 MB).
 const MAX_BLOCK_ROWS: usize = 256;
@@ -38,8 +40,8 @@ pub(super) fn attention(
     }
     let d = width / heads;
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let (qs, ks, vs) = (values(&q), values(&k), values(&v));
     let scale = 1.0 / (d as f32).sqrt();
-    let row = width as isize;
     // Enough blocks for every core a few times over, none larger than MAX_BLOCK_ROWS.
     let block_rows = n
         .div_ceil(4 * rayon::current_num_threads())
@@ -55,17 +57,17 @@ pub(super) fn attention(
         })
         .for_each(|(item, first_row, out)| {
             let count = out.len() / width;
+            let mut scores = vec![0.0f32; count * m];
+            let score_matrix = Matrix::rows(count, m, 0, m);
             for h in 0..heads {
                 let at = |token: usize| token * width + h * d;
-                let q_rows = view(&q, &[count, d], &[row, 1], at(item * n + first_row));
-                let k_t = view(&k, &[d, m], &[1, row], at(item * m));
-                let v_head = view(&v, &[m, d], &[row, 1], at(item * m));
-                let mut scores = matmul(q_rows, k_t);
-                softmax_rows(scores.storage_mut(), m, scale);
-                let result = matmul(scores, v_head);
-                for (token, values) in out.chunks_mut(width).zip(values(&result).chunks(d)) {
-                    token[h * d..(h + 1) * d].copy_from_slice(values);
-                }
+                let q_rows = Matrix::rows(count, d, at(item * n + first_row), width);
+                let k_t = Matrix::rows(m, d, at(item * m), width).t();
+                let v_head = Matrix::rows(m, d, at(item * m), width);
+                gemm(&mut scores, score_matrix, qs, q_rows, ks, k_t, false, false);
+                softmax_rows(&mut scores, m, scale);
+                let dst = Matrix::rows(count, d, h * d, width);
+                gemm(out, dst, &scores, score_matrix, vs, v_head, false, false);
             }
         });
     Some(tensor(out, &[b, n, width]))

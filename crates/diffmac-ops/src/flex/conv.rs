@@ -1,14 +1,15 @@
 //! 2-D convolution as one matrix product per tile of output rows, in the layout the tensors
 //! already have: the weight `[C_out, C_in·k·k]` is PyTorch's `[C_out, C_in, k, k]` read as a
 //! matrix (no copy, no re-layout per call), the input tile is unfolded into
-//! `[C_in·k·k, pixels]` rows in parallel, and the product `[C_out, pixels]` is already in the
-//! output's NCHW order. 1×1 convolutions skip the unfolding.
+//! `[C_in·k·k, pixels]` rows in parallel, and gemm accumulates the product `[C_out, pixels]`
+//! straight into the output's NCHW rows, pre-filled with the bias. 1×1 convolutions skip the
+//! unfolding.
 
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::math::simd;
-use super::view::{contiguous, matmul, tensor, values, view};
+use super::gemm::{Matrix, gemm};
+use super::view::{contiguous, tensor, values};
 
 /// Elements of one unfolded tile: large enough for gemm to run at full speed, small enough
 /// that a 512² VAE layer does not unfold into gigabytes.
@@ -67,45 +68,36 @@ pub(super) fn conv2d(
     let x = contiguous(x);
     let weight = contiguous(weight.clone());
     let bias = bias.map(|b| contiguous(b.clone()));
-    let bias = bias.as_ref().map(values);
-    let matrix = view(&weight, &[channels_out, depth], &[depth as isize, 1], 0);
+    let (xs, ws, bias) = (values(&x), values(&weight), bias.as_ref().map(values));
+    let matrix = Matrix::rows(channels_out, depth, 0, depth);
     let pointwise = kernel == 1 && stride == 1 && padding == 0;
-
     let rows_per_tile = if pointwise {
         g.out_height
     } else {
         (TILE_ELEMENTS / (depth * g.out_width).max(1)).clamp(1, g.out_height)
     };
+
     let mut out = vec![0.0f32; n * channels_out * pixels];
     for (item, out) in out.chunks_mut(channels_out * pixels.max(1)).enumerate() {
-        let image =
-            &values(&x)[item * channels_in * height * width..][..channels_in * height * width];
+        let image = &xs[item * channels_in * height * width..][..channels_in * height * width];
+        // The bias first; the products accumulate onto it.
+        if let Some(bias) = bias {
+            out.par_chunks_mut(pixels.max(1))
+                .zip(bias)
+                .for_each(|(row, &b)| row.fill(b));
+        }
         for first_row in (0..g.out_height).step_by(rows_per_tile) {
             let rows = rows_per_tile.min(g.out_height - first_row);
             let tile_pixels = rows * g.out_width;
-            let columns = if pointwise {
-                let offset = item * channels_in * pixels;
-                view(&x, &[channels_in, pixels], &[pixels as isize, 1], offset)
+            let dst = Matrix::rows(channels_out, tile_pixels, first_row * g.out_width, pixels);
+            if pointwise {
+                let columns = Matrix::rows(channels_in, pixels, 0, pixels);
+                gemm(out, dst, ws, matrix, image, columns, true, true);
             } else {
-                tensor(unfold(image, &g, first_row, rows), &[depth, tile_pixels])
-            };
-            let product = matmul(matrix.clone(), columns);
-            let first_pixel = first_row * g.out_width;
-            out.par_chunks_mut(pixels)
-                .zip(values(&product).par_chunks(tile_pixels))
-                .enumerate()
-                .for_each(|(channel, (out, product))| {
-                    let out = &mut out[first_pixel..first_pixel + tile_pixels];
-                    let shift = bias.map_or(0.0, |b| b[channel]);
-                    simd(
-                        #[inline(always)]
-                        || {
-                            for (o, &p) in out.iter_mut().zip(product) {
-                                *o = p + shift;
-                            }
-                        },
-                    )
-                });
+                let unfolded = unfold(image, &g, first_row, rows);
+                let columns = Matrix::rows(depth, tile_pixels, 0, tile_pixels);
+                gemm(out, dst, ws, matrix, &unfolded, columns, true, true);
+            }
         }
     }
     Some(tensor(out, &[n, channels_out, g.out_height, g.out_width]))

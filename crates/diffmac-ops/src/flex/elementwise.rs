@@ -1,11 +1,11 @@
 //! GEGLU, linear layers and residual sums: passes over memory split into blocks over every core.
 
-use burn::tensor::Shape;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::gemm::{Matrix, gemm};
 use super::math::{self, simd};
-use super::view::{contiguous, matmul, tensor, values, view};
+use super::view::{contiguous, tensor, values};
 
 /// Elements per task of a plain element-wise pass: big enough to amortise scheduling, small
 /// enough to spread a UNet activation (≥ 300 k elements) over the cores.
@@ -42,7 +42,9 @@ pub(super) fn geglu(x: FlexTensor) -> Option<FlexTensor> {
     Some(tensor(out, &shape))
 }
 
-/// See [`crate::linear`]: `x` `[..., in]`, `weight` `[in, out]`, `bias` `[out]`.
+/// See [`crate::linear`]: `x` `[..., in]`, `weight` `[in, out]`, `bias` `[out]`. gemm reads both
+/// operands where they lie (a transposed weight or a channels-last view needs no copy) and
+/// accumulates onto output rows pre-filled with the bias.
 pub(super) fn linear(
     x: FlexTensor,
     weight: &FlexTensor,
@@ -56,27 +58,58 @@ pub(super) fn linear(
         return None;
     }
     let rows = shape.iter().product::<usize>() / k.max(1);
-    let mut product = matmul(as_matrix(x, rows, k), weight.clone());
+    // Inputs gemm cannot read in place are copied to row-major order first.
+    let (x, xm) = match matrix_of(&x) {
+        Some(m) => (x, m),
+        None => (contiguous(x), Matrix::rows(rows, k, 0, k)),
+    };
+    let (weight, wm) = match matrix_of(weight) {
+        Some(m) => (weight.clone(), m),
+        None => (contiguous(weight.clone()), Matrix::rows(k, n, 0, n)),
+    };
+    let mut out = vec![0.0f32; rows * n];
     if let Some(bias) = bias {
         let bias = contiguous(bias.clone());
         let bs = values(&bias);
-        let out: &mut [f32] = product.storage_mut();
-        let rows_per_task = (BLOCK / n.max(1)).max(1);
-        out.par_chunks_mut(rows_per_task * n).for_each(|block| {
-            simd(
-                #[inline(always)]
-                || {
-                    for row in block.chunks_mut(n) {
-                        for (o, &b) in row.iter_mut().zip(bs) {
-                            *o += b;
-                        }
-                    }
-                },
-            )
-        });
+        out.par_chunks_mut(n.max(1))
+            .for_each(|row| row.copy_from_slice(bs));
     }
+    let dst = Matrix::rows(rows, n, 0, n);
+    gemm(
+        &mut out,
+        dst,
+        x.storage(),
+        xm,
+        weight.storage(),
+        wm,
+        bias.is_some(),
+        true,
+    );
     *shape.last_mut()? = n;
-    Some(product.reshape(Shape::from(shape)))
+    Some(tensor(out, &shape))
+}
+
+/// The last two axes of `t` as a matrix over its whole storage, when every other axis has size
+/// 1, its strides are not negative and its rows do not overlap; `None` otherwise.
+fn matrix_of(t: &FlexTensor) -> Option<Matrix> {
+    let (shape, strides) = (t.layout().shape(), t.layout().strides());
+    let r = shape.len();
+    if r < 2 || shape[..r - 2].iter().any(|&s| s != 1) {
+        return None;
+    }
+    let stride = |i: usize| usize::try_from(strides[i]).ok();
+    let m = Matrix {
+        rows: shape[r - 2],
+        cols: shape[r - 1],
+        offset: t.layout().start_offset(),
+        row_stride: stride(r - 2)?,
+        col_stride: stride(r - 1)?,
+    };
+    // A row-major or column-major layout (what views of our tensors are); anything stranger,
+    // such as a broadcast row, is copied first.
+    let row_major = m.col_stride == 1 && m.row_stride >= m.cols;
+    let col_major = m.row_stride == 1 && m.col_stride >= m.rows;
+    (row_major || col_major).then_some(m)
 }
 
 /// Each of the `batch` `[rows, columns]` matrices of `x` transposed → `[batch, columns, rows]`
@@ -108,29 +141,6 @@ pub(super) fn transpose_planes(
             }
         });
     tensor(out, &[batch, columns, rows])
-}
-
-/// `x` `[..., rows/…, k]` as a `[rows, k]` matrix: a view of its memory when every axis but the
-/// last two has size 1 (gemm reads any strides, so a channels-last view of a feature map
-/// needs no copy), else a row-major copy.
-fn as_matrix(x: FlexTensor, rows: usize, k: usize) -> FlexTensor {
-    let shape = x.layout().shape().to_vec();
-    let strides = x.layout().strides().to_vec();
-    let r = shape.len();
-    if r >= 2
-        && shape[..r - 2].iter().all(|&s| s == 1)
-        && strides[r - 2] >= 0
-        && strides[r - 1] >= 0
-    {
-        let layout = burn_flex::Layout::new(
-            Shape::from(vec![rows, k]),
-            vec![strides[r - 2], strides[r - 1]],
-            x.layout().start_offset(),
-        );
-        return x.with_layout(layout);
-    }
-    let x = contiguous(x);
-    view(&x, &[rows, k], &[k as isize, 1], 0)
 }
 
 /// See [`crate::add`]: `a + b`, written into `a`'s memory when nothing else holds it.

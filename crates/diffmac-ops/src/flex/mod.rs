@@ -1,7 +1,8 @@
 //! The CPU implementation for Burn's pure-Rust backend (`burn::backend::Flex`): kernels written
 //! over the tensors' storage, parallel over every core with rayon, vectorised through `pulp`
 //! (compiled for AVX-512, AVX2 and plain x86-64, chosen at run time), with matrix products on
-//! flex's own `gemm` (whose AVX-512 kernels this crate turns on).
+//! the `gemm` crate flex itself uses (its AVX-512 kernels turned on), called so that it reads
+//! operands where they lie and writes or accumulates straight into the output.
 //!
 //! Each function returns `None` when its inputs are not f32 tensors of this backend (another
 //! backend, `Autodiff`, half precision); the caller then runs [`crate::generic`].
@@ -9,6 +10,7 @@
 mod attention;
 mod conv;
 mod elementwise;
+mod gemm;
 mod math;
 mod norm;
 mod view;
