@@ -30,13 +30,21 @@ struct Entry {
     end: usize,
 }
 
-/// A safetensors file in memory, with its header checked against its length.
-///
-/// The bytes are owned (a file read from disk) or borrowed for the whole program (weights
-/// compiled into a crate with `include_bytes!`), so built-in weights are never copied.
+/// Where a file's tensor bytes are.
+enum Source {
+    /// All of them in memory: owned, or borrowed for the whole program (weights compiled into
+    /// a crate with `include_bytes!`, never copied).
+    Memory(Cow<'static, [u8]>),
+    /// On disk, read one tensor at a time when asked for: loading a model then holds the model
+    /// and one tensor, not the model and a copy of the whole file.
+    Disk(std::fs::File),
+}
+
+/// A safetensors file with its header checked against its length.
 pub struct SafetensorsFile {
     path: PathBuf,
-    bytes: Cow<'static, [u8]>,
+    source: Source,
+    len: u64,
     data_start: usize,
     entries: BTreeMap<String, Entry>,
     metadata: BTreeMap<String, String>,
@@ -47,9 +55,36 @@ impl std::fmt::Debug for SafetensorsFile {
         f.debug_struct("SafetensorsFile")
             .field("path", &self.path)
             .field("tensors", &self.entries.len())
-            .field("bytes", &self.bytes.len())
+            .field("bytes", &self.len)
             .finish()
     }
+}
+
+/// Headers larger than this are refused before they are read (the reference `safetensors`
+/// crate's limit): a corrupt length must not ask for gigabytes.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads exactly `buf.len()` bytes of `file` from `offset`.
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+/// Reads exactly `buf.len()` bytes of `file` from `offset`.
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn dtype_from_name(name: &str) -> Option<(DType, usize)> {
@@ -89,10 +124,49 @@ impl SafetensorsFile {
     /// # Errors
     /// [`IoError::Io`] if it cannot be read, [`IoError::Safetensors`] if the header is
     /// malformed or the data is shorter than the header says (a truncated download).
+    ///
+    /// Only the header is read here; each tensor is read from the file when it is asked for.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let bytes = std::fs::read(&path).map_err(|source| IoError::io(&path, source))?;
-        Self::from_bytes(path, bytes)
+        let io = |source| IoError::io(&path, source);
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let bad = |message: String| IoError::Safetensors {
+            path: path.clone(),
+            message,
+        };
+        if len < 8 {
+            return Err(bad(format!(
+                "file has {len} bytes, shorter than the 8-byte header length"
+            )));
+        }
+        let mut len8 = [0u8; 8];
+        read_at(&file, &mut len8, 0).map_err(io)?;
+        let header_len = u64::from_le_bytes(len8);
+        if header_len > len - 8 {
+            return Err(bad(format!(
+                "header claims {header_len} bytes but the file has {len} (truncated?)"
+            )));
+        }
+        if header_len > MAX_HEADER_BYTES {
+            return Err(bad(format!(
+                "header claims {header_len} bytes, more than the {MAX_HEADER_BYTES} a \
+                 safetensors header may have"
+            )));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        read_at(&file, &mut header, 8).map_err(io)?;
+        let data_len = usize::try_from(len - 8 - header_len)
+            .map_err(|_| bad(format!("file of {len} bytes is too large for this machine")))?;
+        let (entries, metadata) = parse_header(&path, &header, data_len)?;
+        Ok(Self {
+            path,
+            source: Source::Disk(file),
+            len,
+            data_start: 8 + header_len as usize,
+            entries,
+            metadata,
+        })
     }
 
     /// Validates safetensors bytes, owned (`Vec<u8>`) or built in (`&'static [u8]`); `path`
@@ -129,79 +203,12 @@ impl SafetensorsFile {
                     bytes.len()
                 ))
             })? as usize;
-        let header: serde_json::Value = serde_json::from_slice(&bytes[8..data_start])
-            .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-        let obj = header
-            .as_object()
-            .ok_or_else(|| bad("header is not a JSON object".into()))?;
         let data_len = bytes.len() - data_start;
-        let mut entries = BTreeMap::new();
-        let mut metadata = BTreeMap::new();
-        for (key, value) in obj {
-            if key == "__metadata__" {
-                let map = value
-                    .as_object()
-                    .ok_or_else(|| bad("`__metadata__` is not a JSON object".into()))?;
-                for (k, v) in map {
-                    let v = v
-                        .as_str()
-                        .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
-                    metadata.insert(k.clone(), v.to_owned());
-                }
-                continue;
-            }
-            let parse = || -> Option<(String, Vec<usize>, usize, usize)> {
-                let dtype = value.get("dtype")?.as_str()?.to_string();
-                let shape = value
-                    .get("shape")?
-                    .as_array()?
-                    .iter()
-                    .map(|d| d.as_u64().map(|d| d as usize))
-                    .collect::<Option<Vec<_>>>()?;
-                let offsets = value.get("data_offsets")?.as_array()?;
-                let start = offsets.first()?.as_u64()? as usize;
-                let end = offsets.get(1)?.as_u64()? as usize;
-                Some((dtype, shape, start, end))
-            };
-            let (dtype_name, shape, start, end) =
-                parse().ok_or_else(|| bad(format!("malformed header entry for `{key}`")))?;
-            let (dtype, size) =
-                dtype_from_name(&dtype_name).ok_or_else(|| IoError::UnsupportedDtype {
-                    path: path.clone(),
-                    key: key.clone(),
-                    dtype: dtype_name.clone(),
-                })?;
-            // Checked: a corrupt header must give an error, not an overflow.
-            let bytes = shape
-                .iter()
-                .try_fold(size, |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| bad(format!("tensor `{key}`: shape {shape:?} is too large")))?;
-            let numel = bytes / size;
-            if end < start || end - start != bytes {
-                return Err(bad(format!(
-                    "tensor `{key}`: offsets {start}..{end} do not hold {numel} {dtype_name} values"
-                )));
-            }
-            if end > data_len {
-                return Err(bad(format!(
-                    "tensor `{key}` ends at data byte {end} but the file holds only {data_len} \
-                     data bytes (truncated?)"
-                )));
-            }
-            entries.insert(
-                key.clone(),
-                Entry {
-                    dtype,
-                    dtype_name,
-                    shape,
-                    start,
-                    end,
-                },
-            );
-        }
+        let (entries, metadata) = parse_header(&path, &bytes[8..data_start], data_len)?;
         Ok(Self {
             path,
-            bytes,
+            len: bytes.len() as u64,
+            source: Source::Memory(bytes),
             data_start,
             entries,
             metadata,
@@ -237,6 +244,20 @@ impl SafetensorsFile {
         self.metadata.get(key).map(String::as_str)
     }
 
+    /// The stored bytes of one tensor: borrowed from memory, or read from the file.
+    fn raw(&self, e: &Entry) -> Result<Cow<'_, [u8]>> {
+        let (start, end) = (self.data_start + e.start, self.data_start + e.end);
+        match &self.source {
+            Source::Memory(bytes) => Ok(Cow::Borrowed(&bytes[start..end])),
+            Source::Disk(file) => {
+                let mut buf = vec![0u8; end - start];
+                read_at(file, &mut buf, start as u64)
+                    .map_err(|source| IoError::io(&self.path, source))?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
     fn entry(&self, key: &str) -> Result<&Entry> {
         self.entries.get(key).ok_or_else(|| IoError::MissingTensor {
             path: self.path.clone(),
@@ -262,8 +283,7 @@ impl SafetensorsFile {
     /// [`IoError::NonFinite`] naming the first such tensor and the index in it.
     pub fn check_finite(&self) -> Result<()> {
         for (key, e) in &self.entries {
-            let bytes = &self.bytes[self.data_start + e.start..self.data_start + e.end];
-            if let Some(index) = non_finite_in(bytes, e.dtype) {
+            if let Some(index) = non_finite_in(&self.raw(e)?, e.dtype) {
                 return Err(IoError::NonFinite {
                     path: self.path.clone(),
                     key: key.clone(),
@@ -280,7 +300,7 @@ impl SafetensorsFile {
     /// [`IoError::MissingTensor`] if the file has no such tensor.
     pub fn data(&self, key: &str) -> Result<TensorData> {
         let e = self.entry(key)?;
-        let raw = self.bytes[self.data_start + e.start..self.data_start + e.end].to_vec();
+        let raw = self.raw(e)?.into_owned();
         Ok(TensorData::from_bytes_vec(raw, e.shape.clone(), e.dtype))
     }
 
@@ -342,12 +362,11 @@ impl SafetensorsFile {
         if e.shape != shape {
             return Err(self.tensor_error(key, format!("shape {:?}, expected {shape:?}", e.shape)));
         }
-        Ok(
-            self.bytes[self.data_start + e.start..self.data_start + e.end]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        )
+        Ok(self
+            .raw(e)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     /// Tensor `key` (F32, exactly `shape`) on `device`, see [`SafetensorsFile::f32_values`].
@@ -402,6 +421,90 @@ impl SafetensorsFile {
         prelu.alpha = Param::from_tensor(alpha);
         Ok(prelu)
     }
+}
+
+/// The entries and metadata of a safetensors header, each entry checked against the `data_len`
+/// bytes that follow the header.
+#[allow(clippy::type_complexity)]
+fn parse_header(
+    path: &Path,
+    header: &[u8],
+    data_len: usize,
+) -> Result<(BTreeMap<String, Entry>, BTreeMap<String, String>)> {
+    let bad = |message: String| IoError::Safetensors {
+        path: path.to_path_buf(),
+        message,
+    };
+    let header: serde_json::Value = serde_json::from_slice(header)
+        .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
+    let obj = header
+        .as_object()
+        .ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let mut entries = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
+    for (key, value) in obj {
+        if key == "__metadata__" {
+            let map = value
+                .as_object()
+                .ok_or_else(|| bad("`__metadata__` is not a JSON object".into()))?;
+            for (k, v) in map {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
+                metadata.insert(k.clone(), v.to_owned());
+            }
+            continue;
+        }
+        let parse = || -> Option<(String, Vec<usize>, usize, usize)> {
+            let dtype = value.get("dtype")?.as_str()?.to_string();
+            let shape = value
+                .get("shape")?
+                .as_array()?
+                .iter()
+                .map(|d| d.as_u64().map(|d| d as usize))
+                .collect::<Option<Vec<_>>>()?;
+            let offsets = value.get("data_offsets")?.as_array()?;
+            let start = offsets.first()?.as_u64()? as usize;
+            let end = offsets.get(1)?.as_u64()? as usize;
+            Some((dtype, shape, start, end))
+        };
+        let (dtype_name, shape, start, end) =
+            parse().ok_or_else(|| bad(format!("malformed header entry for `{key}`")))?;
+        let (dtype, size) =
+            dtype_from_name(&dtype_name).ok_or_else(|| IoError::UnsupportedDtype {
+                path: path.to_path_buf(),
+                key: key.clone(),
+                dtype: dtype_name.clone(),
+            })?;
+        // Checked: a corrupt header must give an error, not an overflow.
+        let bytes = shape
+            .iter()
+            .try_fold(size, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad(format!("tensor `{key}`: shape {shape:?} is too large")))?;
+        let numel = bytes / size;
+        if end < start || end - start != bytes {
+            return Err(bad(format!(
+                "tensor `{key}`: offsets {start}..{end} do not hold {numel} {dtype_name} values"
+            )));
+        }
+        if end > data_len {
+            return Err(bad(format!(
+                "tensor `{key}` ends at data byte {end} but the file holds only {data_len} \
+                 data bytes (truncated?)"
+            )));
+        }
+        entries.insert(
+            key.clone(),
+            Entry {
+                dtype,
+                dtype_name,
+                shape,
+                start,
+                end,
+            },
+        );
+    }
+    Ok((entries, metadata))
 }
 
 /// The index of the first NaN or infinity in little-endian `bytes` of `dtype` (none for

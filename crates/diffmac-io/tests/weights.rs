@@ -40,3 +40,44 @@ fn nan_and_infinity_are_found_in_every_float_type() {
         file(data).check_finite().unwrap();
     }
 }
+
+/// Files on disk are read lazily: `open` reads the header only, and each tensor is read when
+/// asked for. The values, the checks and the errors are those of the in-memory reader.
+#[test]
+fn files_on_disk_read_tensor_by_tensor_with_the_same_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let tensors = BTreeMap::from([
+        ("a".to_string(), TensorData::new(vec![1.5f32, -2.0, 3.25], [3])),
+        ("b".to_string(), TensorData::new(vec![0.5f32, f32::NAN], [1, 2])),
+    ]);
+    diffmac_io::save_safetensors(&path, &tensors).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+
+    let file = SafetensorsFile::open(&path).unwrap();
+    assert_eq!(file.f32_values("a", &[3]).unwrap(), vec![1.5, -2.0, 3.25]);
+    assert_eq!(file.data("b").unwrap(), tensors["b"]);
+    let err = file.check_finite().unwrap_err();
+    assert!(matches!(&err, IoError::NonFinite { key, index: 1, .. } if key == "b"), "{err}");
+
+    // A file cut short is refused at `open`, naming the file and the tensor past its end.
+    std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    let err = SafetensorsFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("truncated"), "{err}");
+
+    // A header length beyond the file, and one beyond any sane header, are refused before
+    // anything of that size is allocated.
+    for claimed in [bytes.len() as u64, u64::MAX - 7] {
+        let mut lying = claimed.to_le_bytes().to_vec();
+        lying.extend_from_slice(&bytes[8..]);
+        std::fs::write(&path, &lying).unwrap();
+        let err = SafetensorsFile::open(&path).unwrap_err().to_string();
+        assert!(err.contains("header claims"), "{err}");
+    }
+    let mut huge = vec![0u8; 8];
+    huge[..8].copy_from_slice(&200_000_000u64.to_le_bytes());
+    huge.resize(200_000_100, b' ');
+    std::fs::write(&path, &huge).unwrap();
+    let err = SafetensorsFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("more than the"), "{err}");
+}
