@@ -48,8 +48,14 @@ fn files_on_disk_read_tensor_by_tensor_with_the_same_checks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let tensors = BTreeMap::from([
-        ("a".to_string(), TensorData::new(vec![1.5f32, -2.0, 3.25], [3])),
-        ("b".to_string(), TensorData::new(vec![0.5f32, f32::NAN], [1, 2])),
+        (
+            "a".to_string(),
+            TensorData::new(vec![1.5f32, -2.0, 3.25], [3]),
+        ),
+        (
+            "b".to_string(),
+            TensorData::new(vec![0.5f32, f32::NAN], [1, 2]),
+        ),
     ]);
     diffmac_io::save_safetensors(&path, &tensors).unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -58,12 +64,18 @@ fn files_on_disk_read_tensor_by_tensor_with_the_same_checks() {
     assert_eq!(file.f32_values("a", &[3]).unwrap(), vec![1.5, -2.0, 3.25]);
     assert_eq!(file.data("b").unwrap(), tensors["b"]);
     let err = file.check_finite().unwrap_err();
-    assert!(matches!(&err, IoError::NonFinite { key, index: 1, .. } if key == "b"), "{err}");
+    assert!(
+        matches!(&err, IoError::NonFinite { key, index: 1, .. } if key == "b"),
+        "{err}"
+    );
 
     // A file cut short is refused at `open`, naming the file and the tensor past its end.
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
     let err = SafetensorsFile::open(&path).unwrap_err().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated"),
+        "{err}"
+    );
 
     // A header length beyond the file, and one beyond any sane header, are refused before
     // anything of that size is allocated.
