@@ -9,7 +9,8 @@
 //! |---|---|---|
 //! | [`io`] | `diffmac-io` | image and weight files, input folders, image ↔ tensor, seeded streams |
 //! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation |
-//! | [`face`] | `diffmac-face` | face detection (MTCNN), FFHQ alignment, paste-back |
+//! | [`face`] | `diffmac-face` | face detection (RetinaFace, MTCNN), FFHQ alignment, paste-back |
+//! | [`ops`] | `diffmac-ops` | the operation layer the models run on, with multi-core CPU kernels |
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |
 //! | [`id`] | `diffmac-id` | identity encoders (ArcFace IResNet, dlib ResNet) and their preprocessing |
@@ -27,6 +28,7 @@ pub use diffmac_id as id;
 pub use diffmac_io as io;
 pub use diffmac_ldm as ldm;
 pub use diffmac_mib as mib;
+pub use diffmac_ops as ops;
 pub use diffmac_restore as restore;
 pub use diffmac_sampler as sampler;
 pub use diffmac_train as train;

@@ -74,17 +74,32 @@ pub(super) fn linear(
         out.par_chunks_mut(n.max(1))
             .for_each(|row| row.copy_from_slice(bs));
     }
-    let dst = Matrix::rows(rows, n, 0, n);
-    gemm(
-        &mut out,
-        dst,
-        x.storage(),
-        xm,
-        weight.storage(),
-        wm,
-        bias.is_some(),
-        true,
-    );
+    // One product per batch item (per row for a 2-D input), each of the same shape whatever
+    // the batch size: gemm's blocking depends on the shape, so this keeps a face's result
+    // independent of how many faces share its batch.
+    let per_item = if shape.len() >= 3 {
+        shape[shape.len() - 2]
+    } else {
+        1
+    };
+    for first in (0..rows).step_by(per_item.max(1)) {
+        let xi = Matrix {
+            rows: per_item,
+            offset: xm.offset + first * xm.row_stride,
+            ..xm
+        };
+        let di = Matrix::rows(per_item, n, first * n, n);
+        gemm(
+            &mut out,
+            di,
+            x.storage(),
+            xi,
+            weight.storage(),
+            wm,
+            bias.is_some(),
+            true,
+        );
+    }
     *shape.last_mut()? = n;
     Some(tensor(out, &shape))
 }
