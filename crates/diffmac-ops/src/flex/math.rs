@@ -62,48 +62,36 @@ pub(super) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
-/// Sum of `values` accurate for millions of terms: f32 sums over 16 lanes of blocks of 4096,
-/// added up in f64.
+/// Sum of `term(v)` over `values`, accurate for millions of terms: f32 sums over 16 lanes of
+/// blocks of 4096, added up in f64.
 #[inline(always)]
-pub(super) fn sum(values: &[f32]) -> f64 {
+fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f64 {
     values
         .chunks(4096)
         .map(|block| {
             let mut lanes = [0.0f32; 16];
             let mut chunks = block.chunks_exact(16);
             for c in &mut chunks {
-                for (l, v) in lanes.iter_mut().zip(c) {
-                    *l += v;
+                for (l, &v) in lanes.iter_mut().zip(c) {
+                    *l += term(v);
                 }
             }
-            let tail: f32 = chunks.remainder().iter().sum();
+            let tail: f32 = chunks.remainder().iter().map(|&v| term(v)).sum();
             lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
         })
         .sum()
 }
 
-/// Sum of `(v − mean)²` over `values`, accumulated as [`sum`] does.
+/// Sum of `values` (see [`lane_sum`]).
+#[inline(always)]
+pub(super) fn sum(values: &[f32]) -> f64 {
+    lane_sum(values, |v| v)
+}
+
+/// Sum of `(v − mean)²` over `values` (see [`lane_sum`]).
 #[inline(always)]
 pub(super) fn sum_squared_deviations(values: &[f32], mean: f32) -> f64 {
-    values
-        .chunks(4096)
-        .map(|block| {
-            let mut lanes = [0.0f32; 16];
-            let mut chunks = block.chunks_exact(16);
-            for c in &mut chunks {
-                for (l, v) in lanes.iter_mut().zip(c) {
-                    let d = v - mean;
-                    *l += d * d;
-                }
-            }
-            let tail: f32 = chunks
-                .remainder()
-                .iter()
-                .map(|v| (v - mean) * (v - mean))
-                .sum();
-            lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
-        })
-        .sum()
+    lane_sum(values, |v| (v - mean) * (v - mean))
 }
 
 /// The largest of `values` (−∞ for none).
