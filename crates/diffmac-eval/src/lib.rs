@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | PSNR | [`psnr`] | basicsr `calculate_psnr` (= scikit-image `peak_signal_noise_ratio`, `data_range=255`) |
 //! | SSIM | [`ssim`] | basicsr `calculate_ssim` (default) or scikit-image `structural_similarity` |
-//! | NIQE | [`niqe`] | basicsr `calculate_niqe` with its pristine parameters (shipped) |
+//! | NIQE | [`niqe()`] | basicsr `calculate_niqe` with its pristine parameters (shipped) |
 //! | LPIPS | [`lpips`] | PyPI `lpips` 0.1.4 (AlexNet/VGG16, shipped heads, user backbone), Burn |
 //! | FID | [`fid`] | pytorch-fid 0.3.0 (FID Inception-v3 on Burn, Fréchet distance) |
 //! | identity | [`identity_score`] | cosine and angle of identity embeddings |

@@ -1,7 +1,7 @@
 //! Fetching model files from the Hugging Face hub, for `diffmac-convert sd --download`.
 //!
 //! [`Hub::list`] resolves a revision to a commit and lists its files with their sizes and
-//! hashes; [`download`] fetches some of them into a folder, resuming interrupted downloads
+//! hashes; [`download()`] fetches some of them into a folder, resuming interrupted downloads
 //! and checking each file against the hub's hash before it takes its name. The endpoint and
 //! token come from `HF_ENDPOINT` and `HF_TOKEN` ([`Hub::from_env`]).
 //!

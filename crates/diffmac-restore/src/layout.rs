@@ -48,7 +48,7 @@ pub struct Inputs {
 /// files and folders are ignored.
 ///
 /// # Errors
-/// [`RestoreError::Image`] if `input` cannot be read, [`RestoreError::InvalidOption`] if two
+/// [`RestoreError::File`] if `input` cannot be read, [`RestoreError::InvalidOption`] if two
 /// inputs would write the same outputs (`a.png` and `a.jpg`).
 pub fn collect_inputs(input: &Path, recursive: bool) -> Result<Inputs> {
     let found = diffmac_io::collect_images(input, recursive)?;

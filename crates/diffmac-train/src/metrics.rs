@@ -100,7 +100,7 @@ impl MetricsWriter {
 
     /// Appends one record and flushes.
     ///
-    /// (See [`kept_records`] for what a resumed run keeps.)
+    /// (See `kept_records` for what a resumed run keeps.)
     ///
     /// # Errors
     /// I/O errors naming the file.

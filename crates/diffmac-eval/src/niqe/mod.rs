@@ -1,6 +1,6 @@
 //! NIQE (Mittal et al., "Making a completely blind image quality analyzer", 2013) exactly as
 //! basicsr 1.4.2's `calculate_niqe` computes it (which matches the official MATLAB release to
-//! four decimals): Y channel ([`crate::color`]) rounded half-to-even, cropped to whole 96×96
+//! four decimals): Y channel (`color.rs`) rounded half-to-even, cropped to whole 96×96
 //! patches, local mean/deviation normalisation with the 7×7 window (`scipy.ndimage.convolve`,
 //! `mode='nearest'`) at the full and at half scale (MATLAB bicubic `imresize`), 18 AGGD
 //! features per patch and scale, a Gaussian fitted to the patches, and the Mahalanobis-like
