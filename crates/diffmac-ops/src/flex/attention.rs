@@ -13,8 +13,10 @@ use super::gemm::{Matrix, gemm};
 use super::math::{self, simd};
 use super::view::{contiguous, tensor, values};
 
-/// Query rows per task at most (a 4096-key score block is then 4 MB).
-const MAX_BLOCK_ROWS: usize = 256;
+/// Query rows per task (a 4096-key score block is then 1 MB). Fixed rather than derived from
+/// the core count: gemm's blocking follows the product's shape, so a block size that varied
+/// with the threads would let the thread count change the results' rounding.
+const BLOCK_ROWS: usize = 64;
 
 /// See [`crate::attention`]: `q` `[B, N, heads·d]`, `k`, `v` `[B, M, heads·d]`.
 pub(super) fn attention(
@@ -42,18 +44,14 @@ pub(super) fn attention(
     let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
     let (qs, ks, vs) = (values(&q), values(&k), values(&v));
     let scale = 1.0 / (d as f32).sqrt();
-    // Enough blocks for every core a few times over, none larger than MAX_BLOCK_ROWS.
-    let block_rows = n
-        .div_ceil(4 * rayon::current_num_threads())
-        .clamp(16, MAX_BLOCK_ROWS);
 
     let mut out = vec![0.0f32; b * n * width];
     out.par_chunks_mut(n * width)
         .enumerate()
         .flat_map(|(item, rows)| {
-            rows.par_chunks_mut(block_rows * width)
+            rows.par_chunks_mut(BLOCK_ROWS * width)
                 .enumerate()
-                .map(move |(block, out)| (item, block * block_rows, out))
+                .map(move |(block, out)| (item, block * BLOCK_ROWS, out))
         })
         .for_each(|(item, first_row, out)| {
             let count = out.len() / width;
