@@ -63,8 +63,38 @@ pub fn exit_code(outcome: anyhow::Result<bool>) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, each cause once: the libraries' errors already name
+/// their cause (`model.safetensors: No such file or directory`), so a cause whose text the
+/// message holds is not repeated.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn a_cause_the_message_already_names_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let named = diffmac::io::IoError::io(std::path::Path::new("w.safetensors"), io);
+        let err = anyhow::Error::new(named);
+        assert_eq!(error_message(&err), "w.safetensors: no such file");
+        // A context whose text does not hold the cause keeps it.
+        let err = anyhow::Error::msg("disk full").context("writing the report");
+        assert_eq!(error_message(&err), "writing the report: disk full");
     }
 }

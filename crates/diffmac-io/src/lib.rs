@@ -52,4 +52,4 @@ pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};
 pub use tensor::{images_to_tensor, tensor_to_images};
 pub use weights::{SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors};
-pub use write::write_atomically;
+pub use write::{write_atomically, write_atomically_with};

@@ -9,6 +9,23 @@ use crate::error::{IoError, Result};
 
 /// Writes `bytes` to `path` atomically. Refuses to replace an existing file unless `overwrite`.
 pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_atomically_with(path, overwrite, |out| {
+        out.write_all(bytes).map_err(|source| IoError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// Writes a file atomically from what `fill` writes into it, for files too large to hold in
+/// memory (a model's weights, written one tensor at a time). `fill` gets a buffered writer
+/// into the temporary file; if it fails, the temporary file is removed and `path` is left as
+/// it was. Refuses to replace an existing file unless `overwrite`.
+pub fn write_atomically_with(
+    path: &Path,
+    overwrite: bool,
+    fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let io_err = |source| IoError::Io {
         path: path.to_owned(),
         source,
@@ -26,8 +43,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()
     builder.prefix(".diffmac-").suffix(".tmp");
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(io_err)?;
-    tmp.write_all(bytes).map_err(io_err)?;
+    let tmp = builder.tempfile_in(dir).map_err(io_err)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    fill(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| io_err(e.into_error()))?;
     tmp.as_file().sync_all().map_err(io_err)?;
     if overwrite {
         tmp.persist(path).map_err(|e| io_err(e.error))?;

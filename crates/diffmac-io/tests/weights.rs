@@ -93,3 +93,82 @@ fn files_on_disk_read_tensor_by_tensor_with_the_same_checks() {
     let err = SafetensorsFile::open(&path).unwrap_err().to_string();
     assert!(err.contains("more than the"), "{err}");
 }
+
+/// A view renames, splits and reshapes stored tensors without copying them, and a file or a
+/// view written with `save` is byte for byte the file `save_safetensors` writes for the same
+/// tensors.
+#[test]
+fn views_read_renamed_split_and_reshaped_tensors_and_save_streams_them() {
+    use diffmac_io::weights::TensorView;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("single.safetensors");
+    let fused: Vec<f32> = (0..12).map(|v| v as f32).collect();
+    let tensors = BTreeMap::from([
+        ("fused".to_string(), TensorData::new(fused, [6, 2])),
+        (
+            "conv".to_string(),
+            TensorData::new(vec![f16::ONE, f16::NEG_ONE], [2, 1, 1, 1]),
+        ),
+    ]);
+    diffmac_io::save_safetensors(&path, &tensors).unwrap();
+    let file = SafetensorsFile::open(&path).unwrap();
+
+    let view = file
+        .view(
+            "single.safetensors (part)",
+            [
+                TensorView::new("q", "fused").part(0, 3),
+                TensorView::new("v", "fused").part(2, 3),
+                TensorView::new("proj", "conv").reshaped(vec![2, 1]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(view.keys().collect::<Vec<_>>(), ["proj", "q", "v"]);
+    assert_eq!(view.f32_values("q", &[2, 2]).unwrap(), [0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        view.f32_values("v", &[2, 2]).unwrap(),
+        [8.0, 9.0, 10.0, 11.0]
+    );
+    assert_eq!(
+        view.data("proj").unwrap(),
+        TensorData::new(vec![f16::ONE, f16::NEG_ONE], [2, 1])
+    );
+    // The source keys are not part of the view, and errors name the view.
+    let err = view.data("fused").unwrap_err().to_string();
+    assert!(err.contains("(part)"), "{err}");
+
+    // Parts and shapes that do not fit, and a key named twice, are refused.
+    for bad in [
+        vec![TensorView::new("x", "fused").part(0, 4)],
+        vec![TensorView::new("x", "fused").part(3, 3)],
+        vec![TensorView::new("x", "conv").reshaped(vec![3])],
+        vec![TensorView::new("x", "missing")],
+        vec![TensorView::new("x", "conv"), TensorView::new("x", "fused")],
+    ] {
+        assert!(file.view("bad", bad.clone()).is_err(), "{bad:?}");
+    }
+
+    // Saving a view streams exactly what saving its tensors in memory writes.
+    let streamed = dir.path().join("streamed.safetensors");
+    let in_memory = dir.path().join("in_memory.safetensors");
+    view.save(&streamed).unwrap();
+    let read: BTreeMap<String, TensorData> = view
+        .keys()
+        .map(|k| (k.to_string(), view.data(k).unwrap()))
+        .collect();
+    diffmac_io::save_safetensors(&in_memory, &read).unwrap();
+    assert_eq!(
+        std::fs::read(&streamed).unwrap(),
+        std::fs::read(&in_memory).unwrap()
+    );
+    // Saving the opened file again reproduces it, and leaves no temporary file behind.
+    let copy = dir.path().join("copy.safetensors");
+    file.save(&copy).unwrap();
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&path).unwrap());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}

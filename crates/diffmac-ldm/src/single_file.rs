@@ -6,14 +6,14 @@
 //! `convert_ldm_unet_checkpoint`, `convert_ldm_vae_checkpoint` and
 //! `convert_open_clip_checkpoint`): fused q/k/v projections are split, the VAE's 1×1-conv
 //! attention weights become linear ones, and the result goes through the same loader as a
-//! diffusers folder. A key that fits no rule is an error, as are keys outside the three
+//! diffusers folder. The components are views of the one file: nothing is copied until a
+//! loader reads a tensor. A key that fits no rule is an error, as are keys outside the three
 //! components other than the training buffers listed in [`IGNORED_KEYS`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::TensorData;
 use diffmac_io::SafetensorsFile;
+use diffmac_io::weights::TensorView;
 
 use crate::config::{ClipTextConfig, UNetConfig, VaeConfig};
 use crate::error::{LdmError, Result};
@@ -196,21 +196,6 @@ fn vae_key(key: &str, levels: usize) -> Option<(String, bool)> {
     Some((format!("{part}.{new}"), false))
 }
 
-/// Splits a fused `[3·D, ...]` tensor into its q, k, v thirds along the first axis.
-fn split_qkv(data: &TensorData) -> [TensorData; 3] {
-    let mut shape = data.shape.to_vec();
-    shape[0] /= 3;
-    let bytes = data.as_bytes();
-    let third = bytes.len() / 3;
-    [0, 1, 2].map(|i| {
-        TensorData::from_bytes_vec(
-            bytes[i * third..(i + 1) * third].to_vec(),
-            shape.clone(),
-            data.dtype,
-        )
-    })
-}
-
 impl SdCheckpoint {
     /// Reads a single-file checkpoint and checks that every key belongs to one of the three
     /// components or is a known non-weight buffer.
@@ -252,26 +237,24 @@ impl SdCheckpoint {
         }
     }
 
-    /// The UNet's weights in the diffusers layout, as an in-memory file for
+    /// The UNet's weights in the diffusers layout, as a view of the file for
     /// [`crate::UNet2DConditionModel::load`].
     ///
     /// # Errors
     /// [`LdmError::UnexpectedKeys`] for UNet keys that fit no rule.
     pub fn unet(&self, config: &UNetConfig) -> Result<SafetensorsFile> {
-        let mut out = BTreeMap::new();
+        let mut out = Vec::new();
         let mut bad = Vec::new();
         for key in self.file.keys().filter(|k| k.starts_with(UNET_PREFIX)) {
             match unet_key(&key[UNET_PREFIX.len()..], config.layers_per_block) {
-                Some(new) => {
-                    out.insert(new, self.file.data(key)?);
-                }
+                Some(new) => out.push(TensorView::new(new, key)),
                 None => bad.push(key.to_string()),
             }
         }
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        Ok(SafetensorsFile::from_tensors(self.label("unet"), &out)?)
+        Ok(self.file.view(self.label("unet"), out)?)
     }
 
     /// The VAE's weights in the diffusers layout.
@@ -279,22 +262,18 @@ impl SdCheckpoint {
     /// # Errors
     /// [`LdmError::UnexpectedKeys`] for VAE keys that fit no rule.
     pub fn vae(&self, config: &VaeConfig) -> Result<SafetensorsFile> {
-        let mut out = BTreeMap::new();
+        let mut out = Vec::new();
         let mut bad = Vec::new();
         let levels = config.block_out_channels.len();
         for key in self.file.keys().filter(|k| k.starts_with(VAE_PREFIX)) {
             match vae_key(&key[VAE_PREFIX.len()..], levels) {
                 Some((new, squeeze)) => {
-                    let mut data = self.file.data(key)?;
-                    if squeeze && data.shape.num_dims() > 2 {
-                        let dims = data.shape.to_vec();
-                        data = TensorData::from_bytes_vec(
-                            data.as_bytes().to_vec(),
-                            [dims[0], dims[1]],
-                            data.dtype,
-                        );
-                    }
-                    out.insert(new, data);
+                    let view = TensorView::new(new, key);
+                    // The attention's 1×1 convolutions are linear layers in diffusers.
+                    out.push(match self.file.shape(key) {
+                        Some(&[rows, cols, ..]) if squeeze => view.reshaped(vec![rows, cols]),
+                        _ => view,
+                    });
                 }
                 None => bad.push(key.to_string()),
             }
@@ -302,7 +281,7 @@ impl SdCheckpoint {
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        Ok(SafetensorsFile::from_tensors(self.label("vae"), &out)?)
+        Ok(self.file.view(self.label("vae"), out)?)
     }
 
     /// The text encoder's weights in the transformers `CLIPTextModel` layout.
@@ -315,11 +294,10 @@ impl SdCheckpoint {
     /// # Errors
     /// [`LdmError::UnexpectedKeys`] for text keys that fit no rule.
     pub fn text_encoder(&self, config: &ClipTextConfig) -> Result<SafetensorsFile> {
-        let mut out = BTreeMap::new();
+        let mut out = Vec::new();
         let mut bad = Vec::new();
         for key in self.file.keys().filter(|k| k.starts_with(TEXT_PREFIX)) {
             let k = &key[TEXT_PREFIX.len()..];
-            let data = || self.file.data(key);
             if IGNORED_TEXT_KEYS.contains(&k) {
                 continue;
             }
@@ -331,7 +309,7 @@ impl SdCheckpoint {
                 _ => None,
             };
             if let Some(new) = fixed {
-                out.insert(format!("text_model.{new}"), data()?);
+                out.push(TensorView::new(format!("text_model.{new}"), key));
                 continue;
             }
             let Some((i, rest)) = k
@@ -354,10 +332,11 @@ impl SdCheckpoint {
                         continue;
                     }
                 };
-                let [q, kk, v] = split_qkv(&data()?);
-                out.insert(format!("{base}.self_attn.q_proj.{param}"), q);
-                out.insert(format!("{base}.self_attn.k_proj.{param}"), kk);
-                out.insert(format!("{base}.self_attn.v_proj.{param}"), v);
+                // OpenCLIP fuses the three projections; transformers keeps them apart.
+                for (i, name) in ["q_proj", "k_proj", "v_proj"].into_iter().enumerate() {
+                    let new = format!("{base}.self_attn.{name}.{param}");
+                    out.push(TensorView::new(new, key).part(i, 3));
+                }
                 continue;
             }
             let renamed = [
@@ -370,18 +349,13 @@ impl SdCheckpoint {
             .iter()
             .find_map(|(old, new)| rest.strip_prefix(old).map(|p| format!("{new}{p}")));
             match renamed {
-                Some(r) => {
-                    out.insert(format!("{base}.{r}"), data()?);
-                }
+                Some(r) => out.push(TensorView::new(format!("{base}.{r}"), key)),
                 None => bad.push(key.to_string()),
             }
         }
         if !bad.is_empty() {
             return Err(self.unmapped(bad));
         }
-        Ok(SafetensorsFile::from_tensors(
-            self.label("text_encoder"),
-            &out,
-        )?)
+        Ok(self.file.view(self.label("text_encoder"), out)?)
     }
 }

@@ -53,13 +53,6 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     })
 }
 
-/// Every tensor of `file`, for writing it out again.
-fn tensors_of(file: &SafetensorsFile) -> Result<BTreeMap<String, TensorData>> {
-    file.keys()
-        .map(|k| Ok((k.to_string(), file.data(k)?)))
-        .collect()
-}
-
 /// The configs and weight files of SD 2.1-base, from a diffusers folder or a single file.
 struct SdSource {
     /// UNet, VAE and text-encoder `config.json`s.
@@ -168,16 +161,21 @@ pub fn convert_sd<B: Backend>(
     let text_config: ClipTextConfig =
         serde_json::from_value(text_json).map_err(|e| parse("text_encoder", e))?;
 
+    // The identity network is checked first: a wrong path must not cost a UNet's worth of
+    // reading.
+    let identity = match &options.identity {
+        Some((kind, path)) => Some(check_identity::<B>(kind, path, device)?),
+        None => None,
+    };
     std::fs::create_dir_all(output).map_err(io(output))?;
-    let unet_tensors = tensors_of(&unet_file)?;
-    let vae_tensors = tensors_of(&vae_file)?;
-    // Check that the weights fit the configs before writing anything large.
-    let vb = VarBuilder::<B>::from_file(unet_file, device, FloatDType::F16);
+    // Check that the weights fit the configs before writing anything large; one model is held
+    // at a time, and the weights are copied tensor by tensor at the end.
+    let vb = VarBuilder::<B>::from_file(unet_file.clone(), device, FloatDType::F16);
     let unet = UNet2DConditionModel::load(&unet_config, &vb)?;
     vb.finish()?;
     let control_config = ControlConfig::for_unet(&unet);
     drop(unet);
-    let vb = VarBuilder::<B>::from_file(vae_file, device, FloatDType::F32);
+    let vb = VarBuilder::<B>::from_file(vae_file.clone(), device, FloatDType::F32);
     drop(AutoencoderKL::load(&vae_config, &vb)?);
     vb.finish()?;
 
@@ -189,6 +187,7 @@ pub fn convert_sd<B: Backend>(
         device,
     );
     let out = text.forward(ids)?;
+    drop(text);
     // SD 2.x conditions on OpenCLIP's penultimate layer: a 24-layer encoder gives it as
     // `penultimate_hidden_state`, the diffusers folder (23 layers) as its last state.
     let context = if text_config.num_hidden_layers >= 24 {
@@ -208,8 +207,8 @@ pub fn convert_sd<B: Backend>(
             ),
         });
     }
-    save_safetensors(output.join("unet.safetensors"), &unet_tensors)?;
-    save_safetensors(output.join("vae.safetensors"), &vae_tensors)?;
+    unet_file.save(output.join("unet.safetensors"))?;
+    vae_file.save(output.join("vae.safetensors"))?;
     save_safetensors(
         output.join("context.safetensors"),
         &BTreeMap::from([(CONTEXT_KEY.to_string(), context.into_data())]),
@@ -217,21 +216,10 @@ pub fn convert_sd<B: Backend>(
     for name in ["control_stage1.safetensors", "control_stage2.safetensors"] {
         diffmac_ldm::save_module(&control_config.init::<B>(device), output.join(name))?;
     }
-    let identity = match &options.identity {
-        Some((kind, path)) => {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let file = path
-                .file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or_default();
-            let encoder = load_identity::<B>(dir, kind, file, device)?;
-            let embedding_dim = encoder.embedding_dim();
-            let target = output.join("identity.safetensors");
-            std::fs::copy(path, &target).map_err(io(&target))?;
-            Some((identity_kind(&encoder).to_string(), embedding_dim))
-        }
-        None => None,
-    };
+    if let Some((_, path)) = &options.identity {
+        let target = output.join("identity.safetensors");
+        std::fs::copy(path, &target).map_err(io(&target))?;
+    }
     let mib_config = MibConfig {
         identity_dim: identity.as_ref().map_or(512, |(_, d)| *d),
         ..MibConfig::default()
@@ -261,6 +249,22 @@ pub fn convert_sd<B: Backend>(
     config.scheduler = scheduler;
     config.save(output)?;
     Ok(config)
+}
+
+/// Loads the identity network `kind` from `path`: its kind as the bundle names it, and its
+/// embedding width.
+fn check_identity<B: Backend>(
+    kind: &str,
+    path: &Path,
+    device: &Device<B>,
+) -> Result<(String, usize)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    let encoder = load_identity::<B>(dir, kind, file, device)?;
+    Ok((identity_kind(&encoder).to_string(), encoder.embedding_dim()))
 }
 
 /// Copies `from` to `dir/name` atomically (temporary file, then rename).

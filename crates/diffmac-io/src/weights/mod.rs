@@ -6,11 +6,15 @@
 //! looked up by their original state-dict key (`down_blocks.0.resnets.1.conv1.weight`,
 //! `prelu1.weight`), so real checkpoints load without a renaming table.
 //!
-//! Files are written atomically ([`save_safetensors`]), keys sorted, data little-endian.
+//! Files are written atomically ([`save_safetensors`]), keys sorted, data little-endian; a
+//! file, or a [view](SafetensorsFile::view) of one under other names (a single-file SD
+//! checkpoint's UNet in diffusers keys), is re-written tensor by tensor
+//! ([`SafetensorsFile::save`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Param;
 use burn::nn::{Linear, PRelu, PReluConfig};
@@ -18,17 +22,17 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
 use crate::error::{IoError, Result};
-use crate::write::write_atomically;
 
-/// One tensor's entry in a safetensors header.
-#[derive(Debug, Clone)]
-struct Entry {
-    dtype: DType,
-    dtype_name: String,
-    shape: Vec<usize>,
-    start: usize,
-    end: usize,
-}
+mod finite;
+mod header;
+mod serialize;
+mod view;
+
+pub use finite::first_non_finite;
+use finite::non_finite_in;
+use header::{Entry, MAX_HEADER_BYTES, parse_header};
+pub use serialize::{safetensors_bytes, save_safetensors};
+pub use view::TensorView;
 
 /// Where a file's tensor bytes are.
 enum Source {
@@ -40,10 +44,13 @@ enum Source {
     Disk(std::fs::File),
 }
 
-/// A safetensors file with its header checked against its length.
+/// A safetensors file with its header checked against its length. Cloning copies the
+/// header only: the clones read the same bytes.
+#[derive(Clone)]
 pub struct SafetensorsFile {
     path: PathBuf,
-    source: Source,
+    /// Shared with the file's [views](SafetensorsFile::view).
+    source: Arc<Source>,
     len: u64,
     data_start: usize,
     entries: BTreeMap<String, Entry>,
@@ -59,10 +66,6 @@ impl std::fmt::Debug for SafetensorsFile {
             .finish()
     }
 }
-
-/// Headers larger than this are refused before they are read (the reference `safetensors`
-/// crate's limit): a corrupt length must not ask for gigabytes.
-const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Reads exactly `buf.len()` bytes of `file` from `offset`.
 #[cfg(unix)]
@@ -85,37 +88,6 @@ fn read_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io
         }
     }
     Ok(())
-}
-
-fn dtype_from_name(name: &str) -> Option<(DType, usize)> {
-    Some(match name {
-        "F64" => (DType::F64, 8),
-        "F32" => (DType::F32, 4),
-        "F16" => (DType::F16, 2),
-        "BF16" => (DType::BF16, 2),
-        "I64" => (DType::I64, 8),
-        "I32" => (DType::I32, 4),
-        "I16" => (DType::I16, 2),
-        "I8" => (DType::I8, 1),
-        "U8" => (DType::U8, 1),
-        "BOOL" => (DType::U8, 1),
-        _ => return None,
-    })
-}
-
-fn dtype_name(dtype: DType) -> Option<&'static str> {
-    Some(match dtype {
-        DType::F64 => "F64",
-        DType::F32 | DType::Flex32 => "F32",
-        DType::F16 => "F16",
-        DType::BF16 => "BF16",
-        DType::I64 => "I64",
-        DType::I32 => "I32",
-        DType::I16 => "I16",
-        DType::I8 => "I8",
-        DType::U8 => "U8",
-        _ => return None,
-    })
 }
 
 impl SafetensorsFile {
@@ -161,7 +133,7 @@ impl SafetensorsFile {
         let (entries, metadata) = parse_header(&path, &header, data_len)?;
         Ok(Self {
             path,
-            source: Source::Disk(file),
+            source: Arc::new(Source::Disk(file)),
             len,
             data_start: 8 + header_len as usize,
             entries,
@@ -208,7 +180,7 @@ impl SafetensorsFile {
         Ok(Self {
             path,
             len: bytes.len() as u64,
-            source: Source::Memory(bytes),
+            source: Arc::new(Source::Memory(bytes)),
             data_start,
             entries,
             metadata,
@@ -220,7 +192,7 @@ impl SafetensorsFile {
     /// # Errors
     /// [`IoError::UnsupportedDtype`] for an element type safetensors cannot hold here.
     pub fn from_tensors(label: PathBuf, tensors: &BTreeMap<String, TensorData>) -> Result<Self> {
-        let bytes = serialize(&label, tensors, &BTreeMap::new())?;
+        let bytes = serialize::serialize(&label, tensors, &BTreeMap::new())?;
         Self::from_bytes(label, bytes)
     }
 
@@ -247,7 +219,7 @@ impl SafetensorsFile {
     /// The stored bytes of one tensor: borrowed from memory, or read from the file.
     fn raw(&self, e: &Entry) -> Result<Cow<'_, [u8]>> {
         let (start, end) = (self.data_start + e.start, self.data_start + e.end);
-        match &self.source {
+        match self.source.as_ref() {
             Source::Memory(bytes) => Ok(Cow::Borrowed(&bytes[start..end])),
             Source::Disk(file) => {
                 let mut buf = vec![0u8; end - start];
@@ -421,183 +393,4 @@ impl SafetensorsFile {
         prelu.alpha = Param::from_tensor(alpha);
         Ok(prelu)
     }
-}
-
-/// The entries and metadata of a safetensors header, each entry checked against the `data_len`
-/// bytes that follow the header.
-#[allow(clippy::type_complexity)]
-fn parse_header(
-    path: &Path,
-    header: &[u8],
-    data_len: usize,
-) -> Result<(BTreeMap<String, Entry>, BTreeMap<String, String>)> {
-    let bad = |message: String| IoError::Safetensors {
-        path: path.to_path_buf(),
-        message,
-    };
-    let header: serde_json::Value = serde_json::from_slice(header)
-        .map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-    let obj = header
-        .as_object()
-        .ok_or_else(|| bad("header is not a JSON object".into()))?;
-    let mut entries = BTreeMap::new();
-    let mut metadata = BTreeMap::new();
-    for (key, value) in obj {
-        if key == "__metadata__" {
-            let map = value
-                .as_object()
-                .ok_or_else(|| bad("`__metadata__` is not a JSON object".into()))?;
-            for (k, v) in map {
-                let v = v
-                    .as_str()
-                    .ok_or_else(|| bad(format!("metadata `{k}` is not a string")))?;
-                metadata.insert(k.clone(), v.to_owned());
-            }
-            continue;
-        }
-        let parse = || -> Option<(String, Vec<usize>, usize, usize)> {
-            let dtype = value.get("dtype")?.as_str()?.to_string();
-            let shape = value
-                .get("shape")?
-                .as_array()?
-                .iter()
-                .map(|d| d.as_u64().map(|d| d as usize))
-                .collect::<Option<Vec<_>>>()?;
-            let offsets = value.get("data_offsets")?.as_array()?;
-            let start = offsets.first()?.as_u64()? as usize;
-            let end = offsets.get(1)?.as_u64()? as usize;
-            Some((dtype, shape, start, end))
-        };
-        let (dtype_name, shape, start, end) =
-            parse().ok_or_else(|| bad(format!("malformed header entry for `{key}`")))?;
-        let (dtype, size) =
-            dtype_from_name(&dtype_name).ok_or_else(|| IoError::UnsupportedDtype {
-                path: path.to_path_buf(),
-                key: key.clone(),
-                dtype: dtype_name.clone(),
-            })?;
-        // Checked: a corrupt header must give an error, not an overflow.
-        let bytes = shape
-            .iter()
-            .try_fold(size, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| bad(format!("tensor `{key}`: shape {shape:?} is too large")))?;
-        let numel = bytes / size;
-        if end < start || end - start != bytes {
-            return Err(bad(format!(
-                "tensor `{key}`: offsets {start}..{end} do not hold {numel} {dtype_name} values"
-            )));
-        }
-        if end > data_len {
-            return Err(bad(format!(
-                "tensor `{key}` ends at data byte {end} but the file holds only {data_len} \
-                 data bytes (truncated?)"
-            )));
-        }
-        entries.insert(
-            key.clone(),
-            Entry {
-                dtype,
-                dtype_name,
-                shape,
-                start,
-                end,
-            },
-        );
-    }
-    Ok((entries, metadata))
-}
-
-/// The index of the first NaN or infinity in little-endian `bytes` of `dtype` (none for
-/// integer types): on the stored bits, so that no conversion can hide or create one.
-fn non_finite_in(bytes: &[u8], dtype: DType) -> Option<usize> {
-    match dtype {
-        DType::F64 => bytes
-            .chunks_exact(8)
-            .position(|b| !f64::from_le_bytes(b.try_into().expect("8 bytes")).is_finite()),
-        DType::F32 | DType::Flex32 => bytes
-            .chunks_exact(4)
-            .position(|b| !f32::from_le_bytes(b.try_into().expect("4 bytes")).is_finite()),
-        // Exponent bits all set: infinity or NaN.
-        DType::F16 => bytes
-            .chunks_exact(2)
-            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
-        DType::BF16 => bytes
-            .chunks_exact(2)
-            .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
-        _ => None,
-    }
-}
-
-/// The index of the first NaN or infinity of a float tensor's data, if any.
-pub fn first_non_finite(data: &TensorData) -> Option<usize> {
-    non_finite_in(data.as_bytes(), data.dtype)
-}
-
-/// Serialises tensors in the safetensors format (keys sorted, little-endian data);
-/// `path` is only used in error messages.
-fn serialize(
-    path: &Path,
-    tensors: &BTreeMap<String, TensorData>,
-    metadata: &BTreeMap<String, String>,
-) -> Result<Vec<u8>> {
-    let mut header = serde_json::Map::new();
-    if !metadata.is_empty() {
-        header.insert("__metadata__".into(), serde_json::json!(metadata));
-    }
-    let mut offset = 0usize;
-    for (key, data) in tensors {
-        let name = dtype_name(data.dtype).ok_or_else(|| IoError::UnsupportedDtype {
-            path: path.to_path_buf(),
-            key: key.clone(),
-            dtype: format!("{:?}", data.dtype),
-        })?;
-        let len = data.as_bytes().len();
-        header.insert(
-            key.clone(),
-            serde_json::json!({
-                "dtype": name,
-                "shape": data.shape.to_vec(),
-                "data_offsets": [offset, offset + len],
-            }),
-        );
-        offset += len;
-    }
-    let mut json =
-        serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON of plain values");
-    while !json.len().is_multiple_of(8) {
-        json.push(b' ');
-    }
-    let mut bytes = Vec::with_capacity(8 + json.len() + offset);
-    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&json);
-    for data in tensors.values() {
-        bytes.extend_from_slice(data.as_bytes());
-    }
-    Ok(bytes)
-}
-
-/// `tensors` as the bytes of a safetensors file (keys sorted, little-endian data), with an
-/// optional `__metadata__` map.
-///
-/// # Errors
-/// [`IoError::UnsupportedDtype`] for an element type safetensors cannot hold here.
-pub fn safetensors_bytes(
-    tensors: &BTreeMap<String, TensorData>,
-    metadata: &BTreeMap<String, String>,
-) -> Result<Vec<u8>> {
-    serialize(Path::new("<memory>"), tensors, metadata)
-}
-
-/// Writes tensors as a safetensors file, atomically (replacing an existing file).
-///
-/// # Errors
-/// [`IoError::Io`] if the file cannot be written, [`IoError::UnsupportedDtype`] for an
-/// element type safetensors cannot hold here.
-pub fn save_safetensors(
-    path: impl AsRef<Path>,
-    tensors: &BTreeMap<String, TensorData>,
-) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = serialize(path, tensors, &BTreeMap::new())?;
-    write_atomically(path, &bytes, true)
 }
