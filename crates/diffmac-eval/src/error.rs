@@ -74,5 +74,18 @@ pub enum EvalError {
     },
 }
 
+/// A name (of a metric, an SSIM convention, an LPIPS network) that names none of the known
+/// ones; what the command-line flags' parsers report.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{given}` ({expected})")]
+pub struct UnknownName {
+    /// What was being named, e.g. "metric".
+    pub what: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The names accepted (and any note on missing ones).
+    pub expected: String,
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, EvalError>;

@@ -32,7 +32,7 @@ mod report;
 mod ssim;
 
 pub use color::{y_channel, y_of_rgb};
-pub use error::{EvalError, Result};
+pub use error::{EvalError, Result, UnknownName};
 pub use filter::{filter_valid, gaussian_kernel, uniform_kernel};
 pub use identity::{IdentityScore, identity_score};
 pub use image::Image255;
