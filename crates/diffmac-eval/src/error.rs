@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::metric::Metric;
+
 /// Everything that can go wrong while computing a metric or loading its parameters.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -72,6 +74,54 @@ pub enum EvalError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A full-reference metric was asked for without a ground-truth folder.
+    #[error("{metric} compares with ground truth, and no ground-truth folder was given")]
+    NeedsGroundTruth {
+        /// The first such metric.
+        metric: Metric,
+    },
+    /// A metric's network was asked for without its weights file.
+    #[error("{metric} needs {what}, and no weights file was given")]
+    MissingWeights {
+        /// The metric.
+        metric: Metric,
+        /// What the weights are for, e.g. "the LPIPS backbone".
+        what: &'static str,
+    },
+    /// The report file exists and replacing it was not allowed.
+    #[error("{}: already exists (replacing it was not allowed)", path.display())]
+    ReportExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// The restored folder holds no image file.
+    #[error("{}: no image files found", path.display())]
+    NoImages {
+        /// The folder (or file) given.
+        path: PathBuf,
+    },
+    /// The identity encoder could not be loaded or run (the message names its file).
+    #[error(transparent)]
+    Identity(#[from] diffmac_id::IdError),
+    /// The landmark detector could not be loaded or run.
+    #[error(transparent)]
+    Face(#[from] diffmac_face::FaceError),
+    /// The report could not be serialised (e.g. a path that is not UTF-8).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// A name (of a metric, an SSIM convention, an LPIPS network) that names none of the known
+/// ones; what the command-line flags' parsers report.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{given}` ({expected})")]
+pub struct UnknownName {
+    /// What was being named, e.g. "metric".
+    pub what: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The names accepted (and any note on missing ones).
+    pub expected: String,
 }
 
 /// Shorthand for results of this crate.

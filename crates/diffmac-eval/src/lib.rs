@@ -9,7 +9,10 @@
 //! | LPIPS | [`lpips`] | PyPI `lpips` 0.1.4 (AlexNet/VGG16, shipped heads, user backbone), Burn |
 //! | FID | [`fid`] | pytorch-fid 0.3.0 (FID Inception-v3 on Burn, Fréchet distance) |
 //! | identity | [`identity_score`] | cosine and angle of identity embeddings |
-//! | LMD | [`landmark_distance`] | mean landmark distance (5-point MTCNN in the binary) |
+//! | LMD | [`landmark_distance`] | mean landmark distance (5-point MTCNN in [`job`]) |
+//!
+//! [`job::run_eval`] runs a whole batch (pairing, every metric, FID with its cache, the JSON
+//! report): what the `diffmac-eval` tool calls.
 //!
 //! Images enter as [`Image255`]: `f64` samples on the 0–255 scale (RGB or one channel). See
 //! `docs/evaluation.md` for every convention and its source.
@@ -20,6 +23,7 @@ pub mod fid;
 mod filter;
 mod identity;
 mod image;
+pub mod job;
 mod landmarks;
 mod load;
 pub mod lpips;
@@ -32,7 +36,7 @@ mod report;
 mod ssim;
 
 pub use color::{y_channel, y_of_rgb};
-pub use error::{EvalError, Result};
+pub use error::{EvalError, Result, UnknownName};
 pub use filter::{filter_valid, gaussian_kernel, uniform_kernel};
 pub use identity::{IdentityScore, identity_score};
 pub use image::Image255;

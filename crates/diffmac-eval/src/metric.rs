@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::UnknownName;
+
 /// One metric of the paper's tables that this crate computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,7 +99,7 @@ impl fmt::Display for Metric {
 }
 
 impl FromStr for Metric {
-    type Err = String;
+    type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
@@ -107,7 +109,31 @@ impl FromStr for Metric {
             .ok_or_else(|| {
                 let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
                 let gaps = "musiq is not available: no weights";
-                format!("unknown metric `{s}` (known: {}; {gaps})", known.join(", "))
+                UnknownName {
+                    what: "metric",
+                    given: s.to_owned(),
+                    expected: format!("known: {}; {gaps}", known.join(", ")),
+                }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_in_any_case_and_unknown_ones_list_the_known() {
+        for m in Metric::ALL {
+            assert_eq!(m.name().parse::<Metric>(), Ok(m));
+            assert_eq!(m.name().to_uppercase().parse::<Metric>(), Ok(m));
+        }
+        assert_eq!(" ssim ".parse::<Metric>(), Ok(Metric::Ssim));
+        let err = "musiq".parse::<Metric>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown metric `musiq` (known: psnr, ssim, lpips, niqe, idcos, iddeg, lmd, fid; \
+             musiq is not available: no weights)"
+        );
     }
 }

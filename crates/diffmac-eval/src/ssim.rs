@@ -9,7 +9,9 @@
 //!   `data_range=255`: 7×7 uniform window, sample covariance (`N/(N-1)`), windows inside the
 //!   image (`crop(S, 3)`).
 
-use crate::error::Result;
+use std::str::FromStr;
+
+use crate::error::{Result, UnknownName};
 use crate::filter::{filter_valid, gaussian_kernel, uniform_kernel};
 use crate::image::Image255;
 use crate::options::{FullReferenceOptions, check_pair};
@@ -24,6 +26,23 @@ pub enum SsimConvention {
     Basicsr,
     /// scikit-image `structural_similarity` defaults (uniform 7×7, sample covariance).
     Skimage,
+}
+
+impl FromStr for SsimConvention {
+    type Err = UnknownName;
+
+    /// `basicsr` or `skimage`, in any case.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "basicsr" => Ok(SsimConvention::Basicsr),
+            "skimage" => Ok(SsimConvention::Skimage),
+            _ => Err(UnknownName {
+                what: "SSIM convention",
+                given: s.to_owned(),
+                expected: "basicsr or skimage".to_owned(),
+            }),
+        }
+    }
 }
 
 impl SsimConvention {
@@ -89,4 +108,19 @@ fn ssim_plane(
             ((2.0 * m1 * m2 + c1) * (2.0 * s12 + c2)) / ((m1 * m1 + m2 * m2 + c1) * (s1 + s2 + c2));
     }
     total / n as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventions_parse_in_any_case() {
+        assert_eq!("basicsr".parse(), Ok(SsimConvention::Basicsr));
+        assert_eq!("SKImage".parse(), Ok(SsimConvention::Skimage));
+        assert_eq!(
+            "matlab".parse::<SsimConvention>().unwrap_err().to_string(),
+            "unknown SSIM convention `matlab` (basicsr or skimage)"
+        );
+    }
 }

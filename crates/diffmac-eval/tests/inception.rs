@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
+use burn::module::Module;
 use diffmac_eval::fid::{FeatureStats, InceptionV3, POOL3_DIM, frechet_distance};
 use diffmac_eval::{Image255, load_image255};
 
@@ -81,6 +82,19 @@ fn loader_reads_the_real_key_layout_and_features_cache_round_trips() {
     let loaded = InceptionV3::<Flex>::load(&path, &device).expect("loads");
     let hashed = InceptionV3::<Flex>::hashed(&device).expect("architecture");
     let image = crop("examples/faces/astronaut.png", 0, 0, 80);
+    // A Burn module whose parameters are the folded convolutions: each `BasicConv2d`'s
+    // weight and, from its BatchNorm, one bias.
+    let file = diffmac_io::SafetensorsFile::from_bytes("inception.safetensors", bytes.clone())
+        .expect("weights file parses");
+    let size = |key: &str| file.shape(key).unwrap().iter().product::<usize>();
+    let keys: Vec<&str> = file.keys().collect();
+    assert_eq!(keys.len(), 5 * 94, "94 BasicConv2d of 5 tensors each");
+    let folded: usize = keys
+        .iter()
+        .filter(|k| k.ends_with(".conv.weight") || k.ends_with(".bn.bias"))
+        .map(|k| size(k))
+        .sum();
+    assert_eq!(loaded.num_params(), folded);
     let a = loaded.features(&image, &device).unwrap();
     let b = hashed.features(&image, &device).unwrap();
     assert_eq!(a, b, "file and in-memory weights give the same network");

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
+use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use diffmac_eval::load_image255;
 use diffmac_eval::lpips::{Lpips, LpipsNet, hashed_backbone};
+use diffmac_io::SafetensorsFile;
 
 type B = Flex;
 
@@ -102,6 +104,28 @@ fn lpips_alex_matches_the_lpips_package() {
 #[test]
 fn lpips_vgg_matches_the_lpips_package() {
     check(LpipsNet::Vgg);
+}
+
+#[test]
+fn module_parameters_are_the_backbone_and_the_heads() {
+    let device = Default::default();
+    let size = |file: &SafetensorsFile| -> usize {
+        file.keys()
+            .map(|k| file.shape(k).unwrap().iter().product::<usize>())
+            .sum()
+    };
+    for net in [LpipsNet::Alex, LpipsNet::Vgg] {
+        let bytes = hashed_backbone(net);
+        let backbone = SafetensorsFile::from_bytes("<hashed>", bytes.clone()).unwrap();
+        let heads = SafetensorsFile::from_bytes("<heads>", net.heads().to_vec()).unwrap();
+        let model = Lpips::<B>::from_bytes(net, &bytes, Path::new("<hashed>"), &device).unwrap();
+        assert_eq!(
+            model.num_params(),
+            size(&backbone) + size(&heads),
+            "{net:?}"
+        );
+        assert_eq!(model.net(), net);
+    }
 }
 
 #[test]

@@ -92,3 +92,20 @@ pub fn load_features(path: &Path, dim: usize) -> Result<Option<Vec<Vec<f32>>>> {
         values.chunks_exact(dim).map(<[f32]>::to_vec).collect(),
     ))
 }
+
+/// The cache file of `files` (one folder's images) in `dir`:
+/// `fid-features-<folder name>-<content key>.safetensors`, the key from [`content_key`] of the
+/// files and the weights. `None` for an empty set.
+pub fn cache_file(dir: &Path, files: &[PathBuf], weights: &Path) -> Result<Option<PathBuf>> {
+    let Some(folder) = files.first().and_then(|f| f.parent()) else {
+        return Ok(None);
+    };
+    let name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "folder".to_owned());
+    let key = content_key(files, weights)?;
+    Ok(Some(
+        dir.join(format!("fid-features-{name}-{key}.safetensors")),
+    ))
+}

@@ -7,7 +7,7 @@ mod frechet;
 mod inception;
 mod stats;
 
-pub use cache::{content_key, features_to_bytes, load_features};
+pub use cache::{cache_file, content_key, features_to_bytes, load_features};
 pub use frechet::{frechet_distance, frechet_distance_features};
 pub use inception::{INCEPTION_SIZE, InceptionV3, POOL3_DIM, fnv1a32, resize_bilinear};
 pub use stats::FeatureStats;

@@ -18,10 +18,10 @@ pub use net::{LpipsNet, Step};
 
 use std::path::Path;
 
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::MaxPool2dConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -38,21 +38,17 @@ pub const SCALE: [f32; 3] = [0.458, 0.448, 0.450];
 /// Added to the channel norm before dividing (lpips `normalize_tensor`).
 pub const NORM_EPS: f32 = 1e-10;
 
-/// A layer of the backbone, ready to run.
-#[derive(Debug)]
-enum Layer<B: Backend> {
-    Conv(Box<Conv2d<B>>),
-    Pool(MaxPool2d),
-    Tap,
-}
-
-/// The LPIPS network: backbone plus linear heads.
-#[derive(Debug)]
+/// The LPIPS network, a Burn module: backbone convolutions and linear heads as parameters, so
+/// it moves between devices (`to_device`), counts its parameters (`num_params`) and saves
+/// through Burn's recorders. The input normalisation is a constant, not a parameter.
+#[derive(Module, Debug)]
 pub struct Lpips<B: Backend> {
+    /// Which backbone; its [`LpipsNet::plan`] places pools and taps between the convolutions.
     net: LpipsNet,
-    layers: Vec<Layer<B>>,
+    /// The backbone's convolutions, in plan order.
+    convs: Vec<Conv2d<B>>,
     /// Per-layer head weights, `[1, C, 1, 1]` each.
-    heads: Vec<Tensor<B, 4>>,
+    heads: Vec<Param<Tensor<B, 4>>>,
     shift: Tensor<B, 4>,
     scale: Tensor<B, 4>,
 }
@@ -80,41 +76,34 @@ impl<B: Backend> Lpips<B> {
 
     /// [`load`](Self::load) from a weight file read already.
     pub fn from_file(net: LpipsNet, file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
-        let mut layers = Vec::new();
+        let mut convs = Vec::new();
         for step in net.plan() {
-            layers.push(match *step {
-                Step::Conv {
-                    index,
-                    c_in,
-                    c_out,
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let prefix = format!("features.{index}");
-                    let weight = file.f32_tensor(
-                        &format!("{prefix}.weight"),
-                        [c_out, c_in, kernel, kernel],
-                        device,
-                    )?;
-                    let bias = file.f32_tensor(&format!("{prefix}.bias"), [c_out], device)?;
-                    let mut conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-                        .with_stride([stride, stride])
-                        .with_padding(PaddingConfig2d::Explicit(
-                            padding, padding, padding, padding,
-                        ))
-                        .init(device);
-                    conv.weight = Param::from_tensor(weight);
-                    conv.bias = Some(Param::from_tensor(bias));
-                    Layer::Conv(Box::new(conv))
-                }
-                Step::MaxPool { kernel, stride } => Layer::Pool(
-                    MaxPool2dConfig::new([kernel, kernel])
-                        .with_strides([stride, stride])
-                        .init(),
-                ),
-                Step::Tap => Layer::Tap,
-            });
+            if let Step::Conv {
+                index,
+                c_in,
+                c_out,
+                kernel,
+                stride,
+                padding,
+            } = *step
+            {
+                let prefix = format!("features.{index}");
+                let weight = file.f32_tensor(
+                    &format!("{prefix}.weight"),
+                    [c_out, c_in, kernel, kernel],
+                    device,
+                )?;
+                let bias = file.f32_tensor(&format!("{prefix}.bias"), [c_out], device)?;
+                let mut conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+                    .with_stride([stride, stride])
+                    .with_padding(PaddingConfig2d::Explicit(
+                        padding, padding, padding, padding,
+                    ))
+                    .init(device);
+                conv.weight = Param::from_tensor(weight);
+                conv.bias = Some(Param::from_tensor(bias));
+                convs.push(conv);
+            }
         }
         let heads_file = SafetensorsFile::from_bytes(
             format!("<embedded lpips_{}_heads>", net.name()),
@@ -125,7 +114,9 @@ impl<B: Backend> Lpips<B> {
             .iter()
             .enumerate()
             .map(|(i, &c)| {
-                heads_file.f32_tensor(&format!("lin{i}.model.1.weight"), [1, c, 1, 1], device)
+                heads_file
+                    .f32_tensor(&format!("lin{i}.model.1.weight"), [1, c, 1, 1], device)
+                    .map(Param::from_tensor)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let column = |v: [f32; 3]| {
@@ -133,7 +124,7 @@ impl<B: Backend> Lpips<B> {
         };
         Ok(Self {
             net,
-            layers,
+            convs,
             heads,
             shift: column(SHIFT),
             scale: column(SCALE),
@@ -149,11 +140,22 @@ impl<B: Backend> Lpips<B> {
     pub fn features(&self, images: Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
         let mut x = (images - self.shift.clone()) / self.scale.clone();
         let mut taps = Vec::with_capacity(5);
-        for layer in &self.layers {
-            match layer {
-                Layer::Conv(conv) => x = relu(conv.forward(x)),
-                Layer::Pool(pool) => x = pool.forward(x),
-                Layer::Tap => taps.push(x.clone()),
+        let mut convs = self.convs.iter();
+        for step in self.net.plan() {
+            match *step {
+                Step::Conv { .. } => {
+                    // `from_file` made one convolution per `Conv` step of this plan.
+                    if let Some(conv) = convs.next() {
+                        x = relu(conv.forward(x));
+                    }
+                }
+                Step::MaxPool { kernel, stride } => {
+                    x = MaxPool2dConfig::new([kernel, kernel])
+                        .with_strides([stride, stride])
+                        .init()
+                        .forward(x);
+                }
+                Step::Tap => taps.push(x.clone()),
             }
         }
         taps
@@ -168,7 +170,7 @@ impl<B: Backend> Lpips<B> {
             .zip(&self.heads)
             .map(|((x, y), head)| {
                 let d = (unit(x) - unit(y)).powi_scalar(2);
-                let weighted = (d * head.clone()).sum_dim(1);
+                let weighted = (d * head.val()).sum_dim(1);
                 let [n, _, _, _] = weighted.dims();
                 weighted.mean_dim(3).mean_dim(2).reshape([n])
             })

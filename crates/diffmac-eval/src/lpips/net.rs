@@ -1,6 +1,10 @@
 //! The two LPIPS backbones and their layer plans: torchvision's `alexnet().features` and
 //! `vgg16().features`, with the taps LPIPS 0.1 reads (the ReLU after each stage).
 
+use std::str::FromStr;
+
+use crate::error::UnknownName;
+
 /// Which LPIPS variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -9,6 +13,23 @@ pub enum LpipsNet {
     Alex,
     /// VGG16 backbone.
     Vgg,
+}
+
+impl FromStr for LpipsNet {
+    type Err = UnknownName;
+
+    /// `alex` or `vgg`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "alex" => Ok(LpipsNet::Alex),
+            "vgg" => Ok(LpipsNet::Vgg),
+            _ => Err(UnknownName {
+                what: "LPIPS network",
+                given: s.to_owned(),
+                expected: "alex or vgg".to_owned(),
+            }),
+        }
+    }
 }
 
 /// One step of a backbone's `features` sequence.
@@ -152,5 +173,20 @@ impl LpipsNet {
             LpipsNet::Alex => include_bytes!("../../data/lpips_alex_heads.safetensors"),
             LpipsNet::Vgg => include_bytes!("../../data/lpips_vgg_heads.safetensors"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets_parse_in_any_case() {
+        assert_eq!("alex".parse(), Ok(LpipsNet::Alex));
+        assert_eq!("VGG".parse(), Ok(LpipsNet::Vgg));
+        assert_eq!(
+            "squeeze".parse::<LpipsNet>().unwrap_err().to_string(),
+            "unknown LPIPS network `squeeze` (alex or vgg)"
+        );
     }
 }
