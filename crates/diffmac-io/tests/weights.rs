@@ -172,3 +172,28 @@ fn views_read_renamed_split_and_reshaped_tensors_and_save_streams_them() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+/// On disk, the check reads blocks of a few megabytes: a NaN beyond the first block is found
+/// at its index in the tensor, not in the block.
+#[test]
+fn a_non_finite_value_past_the_first_block_is_found_at_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("large.safetensors");
+    let mut values = vec![0.25f32; 1_200_000];
+    values[1_100_003] = f32::INFINITY;
+    let tensors = BTreeMap::from([
+        ("a".to_string(), TensorData::new(vec![1.0f32; 3], [3])),
+        ("large".to_string(), TensorData::new(values, [1_200_000])),
+    ]);
+    diffmac_io::save_safetensors(&path, &tensors).unwrap();
+    for file in [
+        SafetensorsFile::open(&path).unwrap(),
+        SafetensorsFile::from_tensors(path.clone(), &tensors).unwrap(),
+    ] {
+        let err = file.check_finite().unwrap_err();
+        assert!(
+            matches!(&err, IoError::NonFinite { key, index: 1_100_003, .. } if key == "large"),
+            "{err}"
+        );
+    }
+}
