@@ -1,6 +1,7 @@
 //! Shared plumbing of the diffmac command-line tools: logging set-up and progress bars, so each
 //! binary stays a thin layer of argument parsing over the library crates.
 
+pub mod bench;
 pub mod download;
 pub mod report;
 

@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: [`TrainConfig`] with the paper's values, presets, JSON files merged over them.
 //! - [`dataset`]: HQ faces → (HQ, LQ) pairs, reproducible from (seed, epoch, image).
-//! - [`models`]: the frozen VAE, the UNet, the "" context and `F_ID`.
+//! - [`models`]: the frozen VAE, the UNet, the "" context and `F_ID` ([`models::FrozenModels`]
+//!   holds the frozen ones).
 //! - [`step`]: the Stage I loss (lines 4–9) and the Stage II loss (lines 16–29, eq. 13).
 //! - [`x_d1`]: the Stage I result `X_D1` for Stage II, cached or on the fly.
 //! - [`qc_stats`]: `μ_QC`, `σ_QC` of the QC manifold over training faces or a folder.
@@ -10,7 +11,8 @@
 //!   moving average of the trained weights.
 //! - [`checkpoint`]: the checkpoint folder (a contract with the restorer), `latest`, resume.
 //! - [`metrics`], [`validation`]: `metrics.jsonl`, validation sheets.
-//! - [`trainer`]: [`train`], the loop.
+//! - [`trainer`]: [`train`], the loop, in named steps; [`trainer::optimizer_step`] is one
+//!   optimiser step as the loop takes it (the benchmark times it).
 //! - `ddp` (cargo feature `ddp`): `train_data_parallel`, the loop on several devices with
 //!   Burn's collective all-reduce (`burn-collective`).
 //!

@@ -1,6 +1,7 @@
 //! The frozen and trainable models of a run: VAE (frozen, on the inner backend), UNet (on the
 //! autodiff backend, parts trainable per [`diffmac_ldm::TrainableParts`]), the "" context and
-//! the identity encoder `F_ID`, built from [`ModelConfig`].
+//! the identity encoder `F_ID`, built from [`ModelConfig`]; [`FrozenModels`] holds the frozen
+//! ones together.
 //!
 //! Random weights (tiny tests, speed runs) are drawn from the backend's generator seeded with
 //! the run seed while a process-wide lock is held, so that two runs with one seed build the
@@ -281,6 +282,21 @@ pub fn reinitialise<B: Backend, M: burn::module::Module<B>>(module: M, seed: u64
         seed,
         path: Vec::new(),
     })
+}
+
+/// The models a run keeps frozen, on the inner backend: what every loss, validation sheet
+/// and `X_D1` sample reads besides the trained modules. One struct, so that those functions
+/// take one argument for them.
+#[derive(Debug)]
+pub struct FrozenModels<B: Backend> {
+    /// The VAE (`E` and `D`).
+    pub vae: AutoencoderKL<B>,
+    /// The "" context `[1, 77, C]`.
+    pub context: Tensor<B, 3>,
+    /// The training noise schedule.
+    pub schedule: NoiseSchedule,
+    /// `F_ID`, only where Stage II injects identity.
+    pub identity: Option<IdentityModel<B>>,
 }
 
 /// `F_ID`: the identity encoder of Stage II (frozen).

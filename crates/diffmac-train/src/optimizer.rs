@@ -185,6 +185,11 @@ impl<B: Backend> AdamW<B> {
         }
     }
 
+    /// The settings it steps with (learning rate schedule, betas, clipping norm).
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
     /// Optimiser steps taken.
     pub fn steps_taken(&self) -> usize {
         self.step

@@ -14,7 +14,7 @@ use diffmac_sampler::{NoiseRng, NoiseSchedule, add_noise};
 
 use crate::config::Stage2Variant;
 use crate::error::{Result, TrainError};
-use crate::models::IdentityModel;
+use crate::models::FrozenModels;
 use crate::trainable::Trainable;
 
 /// The loss of one micro-batch and its terms (plain numbers for logging).
@@ -95,20 +95,25 @@ fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
 ///
 /// # Errors
 /// Sampler errors for mismatched shapes.
-#[allow(clippy::too_many_arguments)]
 pub fn stage1_loss<AB: AutodiffBackend>(
     model: &Trainable<AB>,
-    vae: &AutoencoderKL<AB::InnerBackend>,
-    context: &Tensor<AB::InnerBackend, 3>,
-    schedule: &NoiseSchedule,
+    frozen: &FrozenModels<AB::InnerBackend>,
     input: ManifoldInput,
     hq: Tensor<AB::InnerBackend, 4>,
     lq: Tensor<AB::InnerBackend, 4>,
     rng: &mut NoiseRng,
 ) -> Result<StepLoss<AB>> {
+    let vae = &frozen.vae;
     let (z0, _) = encode_hq(vae, hq, rng);
     let r = control_input(input, vae.moments(lq), rng);
-    let loss = ldm_loss(model, Tensor::from_inner(r), z0, context, schedule, rng)?;
+    let loss = ldm_loss(
+        model,
+        Tensor::from_inner(r),
+        z0,
+        &frozen.context,
+        &frozen.schedule,
+        rng,
+    )?;
     Ok(StepLoss {
         total: loss.clone(),
         terms: vec![("ldm", loss)],
@@ -118,20 +123,14 @@ pub fn stage1_loss<AB: AutodiffBackend>(
 /// What Stage II needs besides the trainable model.
 #[derive(Debug)]
 pub struct Stage2Context<'a, B: Backend> {
-    /// The frozen VAE.
-    pub vae: &'a AutoencoderKL<B>,
-    /// The "" context `[1, 77, C]`.
-    pub context: &'a Tensor<B, 3>,
-    /// The training noise schedule.
-    pub schedule: &'a NoiseSchedule,
+    /// The frozen VAE, "" context, noise schedule and `F_ID` (identity injection only).
+    pub frozen: &'a FrozenModels<B>,
     /// How the control reads `Z` (line 23) or `R`.
     pub input: ManifoldInput,
     /// Which variant trains.
     pub variant: Stage2Variant,
     /// Injection kind and loss weights.
     pub mib: &'a MibConfig,
-    /// `F_ID` (identity injection only).
-    pub identity: Option<&'a IdentityModel<B>>,
 }
 
 /// Stage II (lines 16–29): `R = E(X_D1)`, the MIB with the identity of `X_D1` (or noise, or
@@ -147,16 +146,17 @@ pub fn stage2_loss_step<AB: AutodiffBackend>(
     x_d1: Tensor<AB::InnerBackend, 4>,
     rng: &mut NoiseRng,
 ) -> Result<StepLoss<AB>> {
-    let (z0, hq_moments) = encode_hq(cx.vae, hq, rng);
-    let r = cx.vae.moments(x_d1.clone());
+    let frozen = cx.frozen;
+    let (z0, hq_moments) = encode_hq(&frozen.vae, hq, rng);
+    let r = frozen.vae.moments(x_d1.clone());
     if cx.variant == Stage2Variant::TwoAdain {
         let input = control_input(cx.input, r, rng);
         let loss = ldm_loss(
             model,
             Tensor::from_inner(input),
             z0,
-            cx.context,
-            cx.schedule,
+            &frozen.context,
+            &frozen.schedule,
             rng,
         )?;
         return Ok(StepLoss {
@@ -170,7 +170,7 @@ pub fn stage2_loss_step<AB: AutodiffBackend>(
         .ok_or_else(|| TrainError::Config("stage 2 with the MIB needs a bottleneck".into()))?;
     let injection = match cx.mib.injection {
         InjectionKind::Identity => {
-            let id = cx.identity.ok_or_else(|| {
+            let id = frozen.identity.as_ref().ok_or_else(|| {
                 TrainError::Config("identity injection needs an identity encoder".into())
             })?;
             let emb = id.embed(x_d1)?;
@@ -193,7 +193,14 @@ pub fn stage2_loss_step<AB: AutodiffBackend>(
     let control_in = cx
         .input
         .read(out.z.clone(), Some(Tensor::from_inner(noise)));
-    let ldm = ldm_loss(model, control_in, z0, cx.context, cx.schedule, rng)?;
+    let ldm = ldm_loss(
+        model,
+        control_in,
+        z0,
+        &frozen.context,
+        &frozen.schedule,
+        rng,
+    )?;
     let loss = stage2_loss(ldm, &out, Tensor::from_inner(hq_moments), cx.mib);
     Ok(StepLoss {
         total: loss.total,

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData};
-use diffmac_ldm::{AutoencoderKL, ControlModulation};
-use diffmac_sampler::{NoiseRng, NoiseSchedule, add_noise, x0_from_eps};
+use diffmac_ldm::ControlModulation;
+use diffmac_sampler::{NoiseRng, add_noise, x0_from_eps};
 use image::{Rgb32FImage, RgbImage};
 
 use crate::error::{Result, TrainError};
+use crate::models::FrozenModels;
 use crate::trainable::Trainable;
 
 /// The one-step x̂₀ image `[N, 3, S, S]` in [-1, 1] for HQ faces `hq` at training timestep
@@ -19,17 +20,20 @@ use crate::trainable::Trainable;
 ///
 /// # Errors
 /// Sampler errors.
-#[allow(clippy::too_many_arguments)]
 pub fn one_step_output<B: Backend>(
     model: &Trainable<B>,
-    vae: &AutoencoderKL<B>,
-    context: &Tensor<B, 3>,
-    schedule: &NoiseSchedule,
+    frozen: &FrozenModels<B>,
     modulation: &ControlModulation<B>,
     hq: Tensor<B, 4>,
     t: usize,
     rng: &mut NoiseRng,
 ) -> Result<Tensor<B, 4>> {
+    let FrozenModels {
+        vae,
+        context,
+        schedule,
+        ..
+    } = frozen;
     let n = hq.dims()[0];
     let z0 = vae.encode(hq).mean.mul_scalar(vae.scaling_factor);
     let eps = rng.gaussian_like(&z0);

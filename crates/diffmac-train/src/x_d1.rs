@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, Geometry};
 use crate::error::{Result, TrainError};
+use crate::models::FrozenModels;
 use crate::step::control_input;
 
 /// The paper's sampler (spaced DDPM, fixed-small variance, ε prediction) on the model's
@@ -48,11 +49,13 @@ pub struct Stage1Model<B: Backend> {
     pub control: AdaInControl<B>,
     /// How the control reads `E(X_LQ)`.
     pub input: ManifoldInput,
+    /// The sampler `X_D1` is drawn with ([`stage_sampler`]).
+    pub sampler: Sampler,
 }
 
 impl<B: Backend> Stage1Model<B> {
     /// `X_D1` `[N, 3, S, S]` in [-1, 1] of LQ faces `lq` `[N, 3, S, S]`: `E(X_LQ)` → control,
-    /// sampled from noise with `sampler` and `seed`, decoded, clamped.
+    /// sampled from noise with the model's sampler and `seed`, decoded, clamped.
     ///
     /// # Errors
     /// Sampler errors.
@@ -60,7 +63,6 @@ impl<B: Backend> Stage1Model<B> {
         &self,
         vae: &AutoencoderKL<B>,
         context: &Tensor<B, 3>,
-        sampler: &Sampler,
         lq: Tensor<B, 4>,
         seed: u64,
     ) -> Result<Tensor<B, 4>> {
@@ -81,7 +83,7 @@ impl<B: Backend> Stage1Model<B> {
             &self.control,
             r,
             context.clone(),
-            sampler,
+            &self.sampler,
             init,
             seed,
             |_| {},
@@ -125,27 +127,17 @@ pub struct CacheManifest {
 #[derive(Debug)]
 pub struct XD1Cache {
     dir: PathBuf,
+    /// The run seed, which keys each batch's sampling noise.
+    seed: u64,
 }
 
 impl XD1Cache {
-    /// Opens `dir`, sampling what is missing (`on_image(done, total)` after each batch).
-    /// `batch` images are sampled together.
+    /// Opens (creating) the cache folder `dir` made from `manifest`; [`XD1Cache::fill`] then
+    /// samples what is missing.
     ///
     /// # Errors
-    /// A cache made from something else than `manifest`, I/O and sampling errors.
-    #[allow(clippy::too_many_arguments)]
-    pub fn build<B: Backend>(
-        dir: &Path,
-        manifest: &CacheManifest,
-        dataset: &Dataset,
-        model: &Stage1Model<B>,
-        vae: &AutoencoderKL<B>,
-        context: &Tensor<B, 3>,
-        sampler: &Sampler,
-        batch: usize,
-        dtype: FloatDType,
-        mut on_batch: impl FnMut(usize, usize),
-    ) -> Result<Self> {
+    /// A cache made from something else than `manifest`, I/O errors naming the file.
+    pub fn open(dir: &Path, manifest: &CacheManifest) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
         let manifest_path = dir.join("manifest.json");
         if manifest_path.exists() {
@@ -168,13 +160,30 @@ impl XD1Cache {
             let text = serde_json::to_vec_pretty(manifest).expect("plain data");
             diffmac_io::write_atomically(&manifest_path, &text, true)?;
         }
-        let cache = Self {
+        Ok(Self {
             dir: dir.to_path_buf(),
-        };
+            seed: manifest.seed,
+        })
+    }
+
+    /// Samples the images of `dataset` that have no cache file yet with `model`, `batch`
+    /// images together in `dtype` (`on_batch(done, total)` after each batch).
+    ///
+    /// # Errors
+    /// I/O and sampling errors.
+    pub fn fill<B: Backend>(
+        &self,
+        dataset: &Dataset,
+        model: &Stage1Model<B>,
+        frozen: &FrozenModels<B>,
+        batch: usize,
+        dtype: FloatDType,
+        mut on_batch: impl FnMut(usize, usize),
+    ) -> Result<()> {
         let missing: Vec<usize> = (0..dataset.len())
-            .filter(|&i| !cache.path(i).exists())
+            .filter(|&i| !self.path(i).exists())
             .collect();
-        let device = context.device();
+        let device = frozen.context.device();
         let total = missing.len();
         for (done, chunk) in missing.chunks(batch.max(1)).enumerate() {
             let samples = chunk
@@ -183,12 +192,11 @@ impl XD1Cache {
                 .collect::<Result<Vec<_>>>()?;
             let lq: Vec<_> = samples.iter().map(|s| s.lq.clone()).collect();
             let lq = diffmac_io::images_to_tensor::<B>(&lq, &device)?.cast(dtype);
-            let seed =
-                diffmac_io::stream_seed(manifest.seed, format!("x_d1/{}", chunk[0]).as_bytes());
-            let x = model.restore(vae, context, sampler, lq, seed)?;
+            let seed = diffmac_io::stream_seed(self.seed, format!("x_d1/{}", chunk[0]).as_bytes());
+            let x = model.restore(&frozen.vae, &frozen.context, lq, seed)?;
             for (j, &i) in chunk.iter().enumerate() {
                 let one = x.clone().narrow(0, j, 1).cast(FloatDType::F32);
-                let path = cache.path(i);
+                let path = self.path(i);
                 save_safetensors(
                     &path,
                     &[("x_d1".to_string(), one.into_data())]
@@ -198,7 +206,7 @@ impl XD1Cache {
             }
             on_batch((done * batch.max(1) + chunk.len()).min(total), total);
         }
-        Ok(cache)
+        Ok(())
     }
 
     fn path(&self, image: usize) -> PathBuf {
