@@ -1,12 +1,16 @@
-//! Shared plumbing of the diffmac command-line tools: logging set-up and progress bars, so each
-//! binary stays a thin layer of argument parsing over the library crates.
+//! Shared plumbing of the diffmac command-line tools: logging set-up, progress bars, exit
+//! codes and the model downloads of `diffmac-convert` ([`download`]), so each binary stays a
+//! thin layer of argument parsing over the library crates. What a tool does lives in its
+//! library crate (e.g. `diffmac::restore::run` and `diffmac::restore::report` for
+//! `diffmac-restore`, `diffmac::degrade::job` for `diffmac-degrade`).
 
 pub mod bench;
 pub mod download;
-pub mod report;
 
 use std::process::ExitCode;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Logs to stderr; `RUST_LOG` overrides the level (default: `warn`, or `info` when `verbose`).
@@ -66,6 +70,57 @@ pub fn exit_code(outcome: anyhow::Result<bool>) -> ExitCode {
         Err(err) => {
             eprintln!("error: {}", error_message(&err));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// A flag parsed by a library type's `FromStr`, offering `names`: --help and errors list them
+/// as they do for clap's value enums, and the libraries need no clap.
+pub fn one_of<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    PossibleValuesParser::new(names.iter().copied()).try_map(|name| name.parse::<T>())
+}
+
+/// A count flag from 1 to `max`.
+pub fn count(max: u64) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=max)
+}
+
+/// The tools' `--precision` flag (`f32`, `f16`, `bf16`): the float type of the model's weights
+/// and activations. Its `Debug` form (`F32`, `F16`, `Bf16`) is what the tools print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats.
+    F32,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16.
+    Bf16,
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::Bf16),
+            other => Err(format!("unknown precision {other:?}: use f32, f16 or bf16")),
+        }
+    }
+}
+
+impl Precision {
+    /// The Burn dtype.
+    pub fn dtype(self) -> burn::tensor::FloatDType {
+        match self {
+            Self::F32 => burn::tensor::FloatDType::F32,
+            Self::F16 => burn::tensor::FloatDType::F16,
+            Self::Bf16 => burn::tensor::FloatDType::BF16,
         }
     }
 }

@@ -18,6 +18,23 @@ pub enum FaceSelection {
     Centre,
 }
 
+impl std::str::FromStr for FaceSelection {
+    type Err = String;
+
+    /// `all`, `largest`, or `center` (also spelt `centre`), as `diffmac-restore --faces` takes
+    /// them.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            "largest" => Ok(Self::Largest),
+            "center" | "centre" => Ok(Self::Centre),
+            other => Err(format!(
+                "unknown face selection {other:?}: use all, largest or center"
+            )),
+        }
+    }
+}
+
 /// Why a detected face is not kept.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -166,6 +183,16 @@ mod tests {
             score,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    #[test]
+    fn selections_parse_from_their_flag_names() {
+        assert_eq!("all".parse(), Ok(FaceSelection::All));
+        assert_eq!("largest".parse(), Ok(FaceSelection::Largest));
+        assert_eq!("center".parse(), Ok(FaceSelection::Centre));
+        assert_eq!("centre".parse(), Ok(FaceSelection::Centre));
+        let err = "biggest".parse::<FaceSelection>().unwrap_err();
+        assert!(err.contains("biggest") && err.contains("largest"), "{err}");
     }
 
     fn rules(selection: FaceSelection) -> SelectionRules {

@@ -64,5 +64,7 @@ pub use dlib::{DlibArchitecture, DlibResNet};
 pub use encoder::IdentityEncoder;
 pub use error::{IdError, Result};
 pub use iresnet::{IResNet, IResNetConfig};
-pub use network::{IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
+pub use network::{
+    DEFAULT_DLIB_WEIGHTS, IdentityNetwork, IdentityNetworkKind, load_identity_encoder,
+};
 pub use similarity::{cosine_matrix, cosine_similarity, euclidean_distance, l2_normalize};

@@ -141,6 +141,12 @@ impl<B: Backend> IdentityEncoder<B> for IdentityNetwork<B> {
     }
 }
 
+/// Where `scripts/fetch_identity_weights.sh` puts dlib's network, relative to the working
+/// folder: the identity network the tools fall back to when none is named (the scores of
+/// `diffmac-restore`'s report and `--best-of`, `diffmac-eval`'s identity metric), so both
+/// look in the same place.
+pub const DEFAULT_DLIB_WEIGHTS: &str = "weights/identity/dlib_resnet_v1.safetensors";
+
 /// Loads an identity encoder from a safetensors file (or insightface's `.pth`/`.pt` state
 /// dict, read by `diffmac_io::read_pth`): `kind` is `arcface_iresnet`,
 /// `dlib_resnet_v1` (see [`IdentityNetworkKind`]) or `auto` (told from the file,

@@ -17,6 +17,22 @@ pub enum InjectionKind {
     None,
 }
 
+impl std::str::FromStr for InjectionKind {
+    type Err = crate::MibError;
+
+    /// `identity`, `noise` or `none`, as in JSON configs and `diffmac-restore --injection`.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "identity" => Ok(Self::Identity),
+            "noise" => Ok(Self::Noise),
+            "none" => Ok(Self::None),
+            other => Err(crate::MibError::Invalid(format!(
+                "unknown injection {other:?}: use identity, noise or none"
+            ))),
+        }
+    }
+}
+
 /// Settings of a [`crate::ManifoldBottleneck`] and of the Stage II loss. JSON files may give
 /// only the fields they change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,5 +66,27 @@ impl Default for MibConfig {
             lambda_info: 0.001,
             lambda_rec: 1.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injection_kinds_parse_from_their_json_names() {
+        for kind in [
+            InjectionKind::Identity,
+            InjectionKind::Noise,
+            InjectionKind::None,
+        ] {
+            let name = serde_json::to_value(kind).unwrap();
+            assert_eq!(
+                name.as_str().unwrap().parse::<InjectionKind>().unwrap(),
+                kind
+            );
+        }
+        let err = "id".parse::<InjectionKind>().unwrap_err().to_string();
+        assert!(err.contains("\"id\"") && err.contains("noise"), "{err}");
     }
 }

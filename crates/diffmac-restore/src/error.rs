@@ -55,6 +55,76 @@ pub enum RestoreError {
     /// Options that cannot be used together or are out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A DDIM η was given for a DDPM sampler, which has none.
+    #[error("--eta is DDIM's: add --sampler ddim (or --preset fast)")]
+    EtaWithoutDdim,
+    /// A run's input holds no image files.
+    #[error("{}: no image files found", input.display())]
+    NoImages {
+        /// The file or folder given.
+        input: PathBuf,
+    },
+    /// A reference identity for a model whose Stage II injects none (2AdaIN).
+    #[error(
+        "--reference: this model's Stage II has no bottleneck (2AdaIN), so there is no \
+         identity to replace"
+    )]
+    ReferenceWithoutBottleneck,
+    /// The reference face's identity could not be computed.
+    #[error("{}: cannot embed the reference face", path.display())]
+    Reference {
+        /// The reference face's file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<RestoreError>,
+    },
+    /// An aligned input is not square.
+    #[error("{}: --aligned expects square faces, this image is {width}×{height}", path.display())]
+    NotSquare {
+        /// The input file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+    },
+    /// An aligned input too small to hold a face.
+    #[error("{}: image is {width}×{height}, too small to be a face", path.display())]
+    TooSmall {
+        /// The input file.
+        path: PathBuf,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+    },
+    /// A run's output file or folder could not be read, created or written.
+    #[error("{}: {what}", path.display())]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// What failed (`cannot create the folder`, ...).
+        what: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RestoreError {
+    /// An [`RestoreError::Output`] error of `path`.
+    pub(crate) fn output(
+        path: &std::path::Path,
+        what: &'static str,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Output {
+            path: path.to_owned(),
+            what,
+            source,
+        }
+    }
 }
 
 /// This crate's result type.

@@ -1,5 +1,6 @@
 //! Images in, images out: aligned faces of any square size, and whole photos (detect with
-//! MTCNN, align to FFHQ, restore the faces in batches, paste back), on top of [`Restorer`].
+//! RetinaFace or MTCNN, align to FFHQ, restore the faces in batches, paste back), on top of
+//! [`Restorer`].
 //!
 //! Seeds: [`restore_aligned_seeded`] and [`restore_photo`] give every face its own seed
 //! ([`face_seed`] of the run seed and a stable key), so a face's result does not depend on
@@ -259,14 +260,14 @@ fn restore_resized<B: Backend>(
         )));
     }
     let size = restorer.image_size() as u32;
-    let to_model: Vec<Rgb32FImage> = faces.iter().map(|f| resize(f, size)).collect();
+    let to_model: Vec<Rgb32FImage> = faces.iter().map(|f| resize_face(f, size)).collect();
     let device = restorer.device();
     let lq = images_to_tensor::<B>(&to_model, &device)?;
     let restored = restore(lq)?;
     let back = |t| -> Result<Vec<Rgb32FImage>> {
         Ok(tensor_to_images::<B>(t)?
             .iter()
-            .map(|i| resize(i, w))
+            .map(|i| resize_face(i, w))
             .collect())
     };
     let dtype = format!("{:?}", restored.output().dtype());
@@ -314,7 +315,9 @@ fn non_finite_items<B: Backend>(t: &Tensor<B, 4>) -> Result<Vec<usize>> {
         .collect())
 }
 
-fn resize(image: &Rgb32FImage, size: u32) -> Rgb32FImage {
+/// `image` resized to `size × size` as the pipeline resizes faces to and from the model's
+/// size (Catmull-Rom, clamped to [0, 1]); unchanged when it is that size.
+pub(crate) fn resize_face(image: &Rgb32FImage, size: u32) -> Rgb32FImage {
     if image.dimensions() == (size, size) {
         image.clone()
     } else {

@@ -12,6 +12,11 @@
 //!   back), one seed per face, best of N seeds.
 //! - [`judge`]: identity similarity and NIQE of a restored face, and the best of candidates.
 //! - [`layout`]: a run's inputs and its CodeFormer-style output folders.
+//! - [`run`]: a whole run over a file or a folder, as `diffmac-restore` does it ([`run::run`]:
+//!   skip existing outputs, batches, whole photos or aligned faces, every output file, the
+//!   identity network of the scores), told to a [`run::Progress`] as it goes.
+//! - [`report`]: `report.json`, the run's per-face scores and the faces left out, merged over
+//!   runs into one output folder.
 //!
 //! ```no_run
 //! use burn::backend::Flex;
@@ -37,9 +42,11 @@ pub mod judge;
 pub mod layout;
 pub mod options;
 pub mod pipeline;
+pub mod report;
+pub mod run;
 
 pub use bundle::{BundleConfig, ModelBundle};
 pub use error::{RestoreError, Result};
 pub use judge::{FaceJudge, FaceScore};
-pub use options::{ColorFix, RestoreOptions, RestorePreset, SamplerKind};
+pub use options::{ColorFix, PresetOverrides, RestoreOptions, RestorePreset, SamplerKind};
 pub use pipeline::{Observer, PipelineEvent, Quiet, Restored, Restorer};

@@ -1,4 +1,8 @@
 //! What a user can choose about a restoration; defaults are the paper's inference settings.
+//! The enums parse from the names `diffmac-restore`'s flags give them ([`std::str::FromStr`]),
+//! and [`RestorePreset::merge`] puts a user's explicit steps and sampler on top of a preset.
+
+use std::str::FromStr;
 
 use diffmac_mib::InjectionKind;
 use diffmac_sampler::{Method, VarianceType};
@@ -30,6 +34,19 @@ impl SamplerKind {
     }
 }
 
+impl FromStr for SamplerKind {
+    type Err = RestoreError;
+
+    /// `ddpm`, or `ddim` (η = 0; [`RestorePreset::merge`] sets another η).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ddpm" => Ok(Self::Ddpm),
+            "ddim" => Ok(Self::Ddim { eta: 0.0 }),
+            other => Err(unknown("sampler", other, "ddpm or ddim")),
+        }
+    }
+}
+
 /// Optional colour correction of the output towards the input's colours (DiffBIR and SUPIR
 /// offer the same two): diffusion models drift in colour, and a degraded input still carries
 /// the right low-frequency colours.
@@ -43,6 +60,20 @@ pub enum ColorFix {
     Adain,
     /// Keep the output's high frequencies and take the low frequencies from the input.
     Wavelet,
+}
+
+impl FromStr for ColorFix {
+    type Err = RestoreError;
+
+    /// `none`, `adain` or `wavelet`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "adain" => Ok(Self::Adain),
+            "wavelet" => Ok(Self::Wavelet),
+            other => Err(unknown("colour fix", other, "none, adain or wavelet")),
+        }
+    }
 }
 
 /// Settings of one restoration run.
@@ -116,6 +147,73 @@ impl RestorePreset {
     }
 }
 
+impl FromStr for RestorePreset {
+    type Err = RestoreError;
+
+    /// `paper` or `fast`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "paper" => Ok(Self::Paper),
+            "fast" => Ok(Self::Fast),
+            other => Err(unknown("preset", other, "paper or fast")),
+        }
+    }
+}
+
+/// A user's explicit choices of steps and sampler, each `None` keeping the preset's (the
+/// flags `--steps`, `--stage2-steps`, `--sampler` and `--eta`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PresetOverrides {
+    /// Steps of both stages.
+    pub steps: Option<usize>,
+    /// Steps of Stage II, if different from `steps`.
+    pub stage2_steps: Option<usize>,
+    /// The step rule; a DDIM's η here is replaced by `eta`.
+    pub sampler: Option<SamplerKind>,
+    /// DDIM's η (0 when not given); refused with DDPM.
+    pub eta: Option<f64>,
+}
+
+impl RestorePreset {
+    /// `options` with this preset's steps and sampler, and `overrides` on top of those; the
+    /// other fields of `options` (seed, strength, ...) are kept. A DDIM sampler, chosen or the
+    /// preset's, takes `overrides.eta` (0 when not given).
+    ///
+    /// # Errors
+    /// [`RestoreOptions::check`]'s, then [`RestoreError::EtaWithoutDdim`] for an η with DDPM.
+    pub fn merge(
+        self,
+        overrides: &PresetOverrides,
+        options: RestoreOptions,
+    ) -> Result<RestoreOptions> {
+        let preset = self.options();
+        let eta = overrides.eta.unwrap_or(0.0);
+        let merged = RestoreOptions {
+            stage1_steps: overrides.steps.unwrap_or(preset.stage1_steps),
+            stage2_steps: (overrides.stage2_steps.or(overrides.steps))
+                .unwrap_or(preset.stage2_steps),
+            sampler: match (overrides.sampler, preset.sampler) {
+                (Some(SamplerKind::Ddpm), _) => SamplerKind::Ddpm,
+                (Some(SamplerKind::Ddim { .. }), _) | (None, SamplerKind::Ddim { .. }) => {
+                    SamplerKind::Ddim { eta }
+                }
+                (None, SamplerKind::Ddpm) => SamplerKind::Ddpm,
+            },
+            ..options
+        };
+        merged.check()?;
+        if overrides.eta.is_some() && merged.sampler == SamplerKind::Ddpm {
+            return Err(RestoreError::EtaWithoutDdim);
+        }
+        Ok(merged)
+    }
+}
+
+/// The error of a name that none of `what`'s values has.
+fn unknown(what: &str, name: &str, known: &str) -> RestoreError {
+    RestoreError::InvalidOption(format!("unknown {what} {name:?}: use {known}"))
+}
+
 impl RestoreOptions {
     /// Checks ranges that do not depend on the model.
     ///
@@ -135,5 +233,113 @@ impl RestoreOptions {
             return bad(format!("DDIM eta {eta} must lie in [0, 1]"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_into_the_enums() {
+        assert_eq!(
+            "paper".parse::<RestorePreset>().unwrap(),
+            RestorePreset::Paper
+        );
+        assert_eq!(
+            "fast".parse::<RestorePreset>().unwrap(),
+            RestorePreset::Fast
+        );
+        assert_eq!("ddpm".parse::<SamplerKind>().unwrap(), SamplerKind::Ddpm);
+        assert_eq!(
+            "ddim".parse::<SamplerKind>().unwrap(),
+            SamplerKind::Ddim { eta: 0.0 }
+        );
+        assert_eq!("none".parse::<ColorFix>().unwrap(), ColorFix::None);
+        assert_eq!("adain".parse::<ColorFix>().unwrap(), ColorFix::Adain);
+        assert_eq!("wavelet".parse::<ColorFix>().unwrap(), ColorFix::Wavelet);
+        let err = "Fast".parse::<RestorePreset>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid option: unknown preset \"Fast\": use paper or fast"
+        );
+        assert!("plms".parse::<SamplerKind>().is_err());
+        assert!("".parse::<ColorFix>().is_err());
+    }
+
+    #[test]
+    fn explicit_settings_go_on_top_of_the_preset() {
+        let base = RestoreOptions {
+            seed: 9,
+            strength: 0.5,
+            ..RestoreOptions::default()
+        };
+        let none = PresetOverrides::default();
+        // The preset alone, with the caller's other fields kept.
+        let fast = RestorePreset::Fast.merge(&none, base.clone()).unwrap();
+        assert_eq!(
+            (fast.stage1_steps, fast.stage2_steps),
+            (FAST_STEPS, FAST_STEPS)
+        );
+        assert_eq!(fast.sampler, SamplerKind::Ddim { eta: 0.0 });
+        assert_eq!((fast.seed, fast.strength), (9, 0.5));
+        let paper = RestorePreset::Paper.merge(&none, base.clone()).unwrap();
+        assert_eq!((paper.stage1_steps, paper.stage2_steps), (50, 50));
+        assert_eq!(paper.sampler, SamplerKind::Ddpm);
+        // --steps sets both stages, --stage2-steps only the second.
+        let steps = PresetOverrides {
+            steps: Some(10),
+            stage2_steps: Some(4),
+            ..none
+        };
+        let o = RestorePreset::Paper.merge(&steps, base.clone()).unwrap();
+        assert_eq!((o.stage1_steps, o.stage2_steps), (10, 4));
+        let o = RestorePreset::Fast
+            .merge(
+                &PresetOverrides {
+                    steps: Some(7),
+                    ..none
+                },
+                base.clone(),
+            )
+            .unwrap();
+        assert_eq!((o.stage1_steps, o.stage2_steps), (7, 7));
+        // A sampler given wins over the preset's; η goes to DDIM, the chosen or the preset's.
+        let ddpm = PresetOverrides {
+            sampler: Some(SamplerKind::Ddpm),
+            ..none
+        };
+        let o = RestorePreset::Fast.merge(&ddpm, base.clone()).unwrap();
+        assert_eq!((o.sampler, o.stage1_steps), (SamplerKind::Ddpm, FAST_STEPS));
+        let ddim = PresetOverrides {
+            sampler: Some(SamplerKind::Ddim { eta: 0.0 }),
+            eta: Some(0.3),
+            ..none
+        };
+        let o = RestorePreset::Paper.merge(&ddim, base.clone()).unwrap();
+        assert_eq!(o.sampler, SamplerKind::Ddim { eta: 0.3 });
+        let eta = PresetOverrides {
+            eta: Some(1.0),
+            ..none
+        };
+        let o = RestorePreset::Fast.merge(&eta, base.clone()).unwrap();
+        assert_eq!(o.sampler, SamplerKind::Ddim { eta: 1.0 });
+        // η with DDPM is refused, after the range checks.
+        let err = RestorePreset::Paper.merge(&eta, base.clone()).unwrap_err();
+        assert!(matches!(err, RestoreError::EtaWithoutDdim), "{err}");
+        let bad_eta = PresetOverrides {
+            eta: Some(2.0),
+            ..none
+        };
+        let err = RestorePreset::Fast
+            .merge(&bad_eta, base.clone())
+            .unwrap_err();
+        assert!(err.to_string().contains("DDIM eta 2"), "{err}");
+        let too_strong = RestoreOptions {
+            strength: 2.0,
+            ..base
+        };
+        let err = RestorePreset::Paper.merge(&eta, too_strong).unwrap_err();
+        assert!(err.to_string().contains("strength 2"), "{err}");
     }
 }

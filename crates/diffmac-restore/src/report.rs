@@ -1,15 +1,18 @@
-//! `report.json` of `diffmac-restore`: per restored face, how much it still looks like the
-//! input (identity similarity) and how natural it looks (NIQE), with every `--best-of`
-//! candidate; and the summary line printed at the end of a run.
+//! `report.json` of a restoration run ([`crate::run`], `diffmac-restore`): per restored face,
+//! how much it still looks like the input (identity similarity) and how natural it looks
+//! (NIQE), with every `--best-of` candidate; the faces found but not restored, and why; and
+//! the summary line printed at the end of a run. These structs are the file's schema: its
+//! fields and their order are what users' scripts read.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::Context;
-use diffmac::face::DroppedFace;
-use diffmac::io::write_atomically;
-use diffmac::restore::faces::{Candidate, JudgedFace};
+use diffmac_face::DroppedFace;
+use diffmac_io::write_atomically;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{RestoreError, Result};
+use crate::faces::{Candidate, JudgedFace};
 
 /// The report's file name in the output folder.
 pub const REPORT: &str = "report.json";
@@ -165,8 +168,9 @@ impl Report {
     /// entries leaves an earlier one as it is.
     ///
     /// # Errors
-    /// The file cannot be written.
-    pub fn write(mut self, output: &Path) -> anyhow::Result<()> {
+    /// The folder or the file cannot be written ([`RestoreError::Output`],
+    /// [`RestoreError::File`]).
+    pub fn write(mut self, output: &Path) -> Result<()> {
         let path = output.join(REPORT);
         if self.faces.is_empty() && self.not_restored.is_empty() && path.exists() {
             return Ok(());
@@ -189,8 +193,9 @@ impl Report {
             self = Self::new(self.identity_network, self.best_of, faces, not_restored);
         }
         std::fs::create_dir_all(output)
-            .with_context(|| format!("{}: cannot create the folder", output.display()))?;
-        let text = serde_json::to_string_pretty(&self).context("report.json")?;
+            .map_err(|e| RestoreError::output(output, "cannot create the folder", e))?;
+        let text = serde_json::to_string_pretty(&self)
+            .map_err(|e| RestoreError::output(&path, "cannot serialise", e.into()))?;
         write_atomically(&path, text.as_bytes(), true)?;
         Ok(())
     }
@@ -239,6 +244,71 @@ mod tests {
             found_by: None,
             pasted_with: None,
         }
+    }
+
+    /// The file's field names and order are its schema: scripts read them.
+    #[test]
+    fn the_json_schema_is_stable() {
+        let entry = FaceEntry {
+            candidates: vec![CandidateEntry {
+                seed: 1,
+                identity_similarity: Some(0.5),
+                niqe: None,
+            }],
+            ..face("a.png", 0, Some(0.5), None)
+        };
+        let dropped = NotRestored {
+            input: "a.png".into(),
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            score: 0.5,
+            reason: "not the largest face".into(),
+            found_by: Some("retinaface".into()),
+        };
+        let report = Report::new(
+            Some("dlib_resnet_v1 (the model's)".into()),
+            1,
+            vec![entry.in_photo("retinaface", "face outline")],
+            vec![dropped],
+        );
+        let expected = r#"{
+  "identity_network": "dlib_resnet_v1 (the model's)",
+  "best_of": 1,
+  "mean_identity_similarity": 0.5,
+  "mean_niqe": null,
+  "faces": [
+    {
+      "input": "a.png",
+      "index": 0,
+      "seed": 1,
+      "identity_similarity": 0.5,
+      "niqe": null,
+      "candidates": [
+        {
+          "seed": 1,
+          "identity_similarity": 0.5,
+          "niqe": null
+        }
+      ],
+      "found_by": "retinaface",
+      "pasted_with": "face outline"
+    }
+  ],
+  "not_restored": [
+    {
+      "input": "a.png",
+      "box": [
+        1.0,
+        2.0,
+        3.0,
+        4.0
+      ],
+      "score": 0.5,
+      "reason": "not the largest face",
+      "found_by": "retinaface"
+    }
+  ]
+}"#;
+        assert_eq!(serde_json::to_string_pretty(&report).unwrap(), expected);
     }
 
     #[test]
