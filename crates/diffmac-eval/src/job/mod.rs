@@ -41,15 +41,11 @@ use crate::pairing::{Pairing, pair_folders};
 use crate::report::{MetricSummary, summarize};
 use crate::ssim::SsimConvention;
 
-/// Where `scripts/fetch_identity_weights.sh` puts the identity network (dlib's ResNet v1),
-/// relative to the working directory: the tool's default `--id-weights` when the file exists
-/// ([`default_id_weights`]).
-pub const DEFAULT_ID_WEIGHTS: &str = "weights/identity/dlib_resnet_v1.safetensors";
-
-/// [`DEFAULT_ID_WEIGHTS`] when that file exists, so identity metrics run by default once the
-/// network has been fetched.
+/// [`diffmac_id::DEFAULT_DLIB_WEIGHTS`] (where `scripts/fetch_identity_weights.sh` puts the
+/// identity network, the restorer's default too) when that file exists, so identity metrics
+/// run by default once the network has been fetched.
 pub fn default_id_weights() -> Option<PathBuf> {
-    let path = Path::new(DEFAULT_ID_WEIGHTS);
+    let path = Path::new(diffmac_id::DEFAULT_DLIB_WEIGHTS);
     path.is_file().then(|| path.to_path_buf())
 }
 
