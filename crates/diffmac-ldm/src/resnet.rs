@@ -74,7 +74,15 @@ impl<B: Backend> ResnetBlock2D<B> {
 
     /// `x` `[N, in, H, W]`, `temb` `[N, T]` (ignored without `time_emb_proj`) → `[N, out, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>, temb: Option<&Tensor<B, 2>>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
+        // With a shortcut convolution, it reads `x` first, so that the normalisation can
+        // reuse `x`'s memory (the VAE decoder's peak is such a block at 512²).
+        let (h, skip) = match &self.conv_shortcut {
+            Some(c) => {
+                let skip = c.forward(x.clone());
+                (self.conv1.forward(self.norm1.forward_silu(x)), skip)
+            }
+            None => (self.conv1.forward(self.norm1.forward_silu(x.clone())), x),
+        };
         let h = match (&self.time_emb_proj, temb) {
             (Some(proj), Some(t)) => {
                 let t = proj.forward(silu(t.clone()));
@@ -83,10 +91,6 @@ impl<B: Backend> ResnetBlock2D<B> {
             _ => h,
         };
         let h = self.conv2.forward(self.norm2.forward_silu(h));
-        let skip = match &self.conv_shortcut {
-            Some(c) => c.forward(x),
-            None => x,
-        };
         let out = diffmac_ops::add(h, skip);
         if self.output_scale_factor == 1.0 {
             out

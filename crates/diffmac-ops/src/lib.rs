@@ -75,9 +75,10 @@ pub fn group_norm<B: Backend>(
     activation: Activation,
 ) -> Tensor<B, 4> {
     #[cfg(feature = "flex")]
-    if let Some(out) = flex::group_norm(&x, weight, bias, groups, eps, activation) {
-        return out;
-    }
+    let x = match flex::group_norm(x, weight, bias, groups, eps, activation) {
+        Ok(out) => return out,
+        Err(x) => x,
+    };
     generic::group_norm(x, weight, bias, groups, eps, activation)
 }
 

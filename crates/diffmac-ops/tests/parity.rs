@@ -92,18 +92,21 @@ fn group_norm_matches_the_generic_one() {
     ] {
         // Offsets per channel so that groups differ in mean.
         let x = values([2, 12, 5, 7], groups as u64).add_scalar(3.0);
-        let fast =
-            flex::group_norm(&x, &weight, &bias, groups, 1e-6, activation).expect("flex kernel");
-        let reference = generic::group_norm(x, &weight, &bias, groups, 1e-6, activation);
-        assert_close(
-            &format!("group norm {groups} {activation:?}"),
-            fast,
-            reference,
-        );
+        let reference = generic::group_norm(x.clone(), &weight, &bias, groups, 1e-6, activation);
+        let norm = |x| {
+            flex::group_norm(x, &weight, &bias, groups, 1e-6, activation)
+                .unwrap_or_else(|_| panic!("flex kernel"))
+        };
+        // While `x` is held elsewhere the result goes to new memory; then into `x`'s own.
+        let shared = norm(x.clone());
+        let owned = norm(x);
+        let name = format!("group norm {groups} {activation:?}");
+        assert_close(&format!("{name} (new memory)"), shared, reference.clone());
+        assert_close(&format!("{name} (in place)"), owned, reference);
     }
     let x = values([1, 5, 7, 12], 9).permute([0, 3, 1, 2]);
-    let fast =
-        flex::group_norm(&x, &weight, &bias, 4, 1e-5, Activation::Silu).expect("flex kernel");
+    let fast = flex::group_norm(x.clone(), &weight, &bias, 4, 1e-5, Activation::Silu)
+        .unwrap_or_else(|_| panic!("flex kernel"));
     let reference = generic::group_norm(x, &weight, &bias, 4, 1e-5, Activation::Silu);
     assert_close("group norm of a view", fast, reference);
 }

@@ -77,24 +77,27 @@ pub fn conv2d<B: Backend>(
     Some(tensor_of(out))
 }
 
-/// See [`crate::group_norm`].
+/// See [`crate::group_norm`]; hands `x` back when this backend cannot take it. `x` is taken
+/// by value, so that its memory is reused when nothing else holds it.
 pub fn group_norm<B: Backend>(
-    x: &Tensor<B, 4>,
+    x: Tensor<B, 4>,
     weight: &Tensor<B, 1>,
     bias: &Tensor<B, 1>,
     groups: usize,
     eps: f64,
     activation: Activation,
-) -> Option<Tensor<B, 4>> {
-    let out = norm::group_norm(
-        flex_of(x)?,
-        &flex_of(weight)?,
-        &flex_of(bias)?,
-        groups,
-        eps,
-        activation,
-    )?;
-    Some(tensor_of(out))
+) -> Result<Tensor<B, 4>, Tensor<B, 4>> {
+    let channels = x.dims()[1];
+    let fits = |t: &FlexTensor| t.layout().shape().as_ref() == [channels];
+    let (Some(weight), Some(bias)) = (flex_of(weight), flex_of(bias)) else {
+        return Err(x);
+    };
+    if groups == 0 || !channels.is_multiple_of(groups) || !fits(&weight) || !fits(&bias) {
+        return Err(x);
+    }
+    let x = take_flex(x)?;
+    let out = norm::group_norm(x, &weight, &bias, groups, eps, activation);
+    Ok(tensor_of(out))
 }
 
 /// See [`crate::layer_norm`].
