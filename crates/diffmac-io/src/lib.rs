@@ -51,5 +51,7 @@ pub use pth::read_pth;
 pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};
 pub use tensor::{images_to_tensor, tensor_to_images};
-pub use weights::{SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors};
+pub use weights::{
+    Conv2dSpec, SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors,
+};
 pub use write::{write_atomically, write_atomically_with};
