@@ -14,6 +14,8 @@
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
 //!   and PyTorch state dicts (read without executing pickle code);
+//! - [`module_path`]: a Burn module's float parameters walked with their module paths, the
+//!   keys of module files, moving averages and optimiser state;
 //! - [`checksum`]: SHA-256 of files, streamed.
 //!
 //! Every error names the file and the problem ([`IoError`]).
@@ -35,6 +37,7 @@ pub mod error;
 pub mod inputs;
 pub mod latest;
 pub mod load;
+pub mod module_path;
 pub mod pth;
 pub mod save;
 pub mod stream;
