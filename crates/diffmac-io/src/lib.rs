@@ -14,7 +14,7 @@
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
 //!   and PyTorch state dicts (read without executing pickle code);
-//! - [`module_path`]: a Burn module's float parameters walked with their module paths, the
+//! - [`module_path`](mod@module_path): a Burn module's float parameters walked with their module paths, the
 //!   keys of module files, moving averages and optimiser state;
 //! - [`checksum`]: SHA-256 of files, streamed.
 //!

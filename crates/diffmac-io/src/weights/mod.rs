@@ -257,8 +257,8 @@ impl SafetensorsFile {
 
     /// Checks every float tensor for NaN and infinities, on the stored bytes (no conversion):
     /// a model with one such weight computes nothing but NaN, which must be caught when it is
-    /// loaded rather than pasted over a face. A file on disk is read in blocks of
-    /// [`CHECK_BLOCK`] bytes through one buffer, so the check allocates nothing per tensor.
+    /// loaded rather than pasted over a face. A file on disk is read in blocks of 4 MiB
+    /// (`CHECK_BLOCK`) through one buffer, so the check allocates nothing per tensor.
     ///
     /// # Errors
     /// [`IoError::NonFinite`] naming the first such tensor and the index in it.
