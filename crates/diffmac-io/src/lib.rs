@@ -14,6 +14,8 @@
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
 //!   and PyTorch state dicts (read without executing pickle code);
+//! - [`module_path`](mod@module_path): a Burn module's float parameters walked with their module paths, the
+//!   keys of module files, moving averages and optimiser state;
 //! - [`checksum`]: SHA-256 of files, streamed.
 //!
 //! Every error names the file and the problem ([`IoError`]).
@@ -35,6 +37,7 @@ pub mod error;
 pub mod inputs;
 pub mod latest;
 pub mod load;
+pub mod module_path;
 pub mod pth;
 pub mod save;
 pub mod stream;
@@ -51,5 +54,7 @@ pub use pth::read_pth;
 pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};
 pub use tensor::{images_to_tensor, tensor_to_images};
-pub use weights::{SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors};
+pub use weights::{
+    Conv2dSpec, SafetensorsFile, first_non_finite, safetensors_bytes, save_safetensors,
+};
 pub use write::{write_atomically, write_atomically_with};

@@ -7,7 +7,7 @@
 //! are ignored.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -36,15 +36,36 @@ impl<T: Clone> PerBlock<T> {
     }
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+/// A model config read from JSON: parsed, then checked against what this port supports.
+/// [`UNetConfig`], [`VaeConfig`] and [`ClipTextConfig`] read their files through
+/// [`read_config`] and [`parse_config`], so that every config reports a file the same way.
+trait JsonConfig: DeserializeOwned {
+    /// Checks the parsed config; `path` names its source in the error.
+    fn validate(&self, path: &Path) -> Result<()>;
+}
+
+/// Reads, parses and validates the config file at `path`.
+fn read_config<T: JsonConfig>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|source| LdmError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|source| LdmError::ConfigParse {
+    parse_config_at(path, &text)
+}
+
+/// Parses and validates a config from a JSON string, named `<in memory>` in errors.
+fn parse_config<T: JsonConfig>(json: &str) -> Result<T> {
+    parse_config_at(Path::new("<in memory>"), json)
+}
+
+/// Parses and validates `json`, the text of the config at `path`.
+fn parse_config_at<T: JsonConfig>(path: &Path, json: &str) -> Result<T> {
+    let config: T = serde_json::from_str(json).map_err(|source| LdmError::ConfigParse {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    config.validate(path)?;
+    Ok(config)
 }
 
 fn unsupported(path: &Path, message: impl Into<String>) -> LdmError {
@@ -191,10 +212,7 @@ impl UNetConfig {
     /// # Errors
     /// I/O, parse or unsupported-config errors naming the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let config: Self = read_json(path)?;
-        config.validate(path)?;
-        Ok(config)
+        read_config(path.as_ref())
     }
 
     /// Parses and validates a config from a JSON string.
@@ -202,15 +220,30 @@ impl UNetConfig {
     /// # Errors
     /// Parse or unsupported-config errors.
     pub fn from_json(json: &str) -> Result<Self> {
-        let path = PathBuf::from("<in memory>");
-        let config: Self = serde_json::from_str(json).map_err(|source| LdmError::ConfigParse {
-            path: path.clone(),
-            source,
-        })?;
-        config.validate(&path)?;
-        Ok(config)
+        parse_config(json)
     }
 
+    /// Attention heads per level (diffusers' reading of `attention_head_dim`).
+    pub fn heads(&self) -> Option<Vec<usize>> {
+        self.num_attention_heads
+            .as_ref()
+            .unwrap_or(&self.attention_head_dim)
+            .expand(self.block_out_channels.len())
+    }
+
+    /// Transformer layers per level, down blocks.
+    pub fn transformer_layers(&self) -> Option<Vec<usize>> {
+        self.transformer_layers_per_block
+            .expand(self.block_out_channels.len())
+    }
+
+    /// Width of the timestep embedding (4 × the first level's channels).
+    pub fn time_embed_dim(&self) -> usize {
+        self.block_out_channels[0] * 4
+    }
+}
+
+impl JsonConfig for UNetConfig {
     fn validate(&self, path: &Path) -> Result<()> {
         let n = self.block_out_channels.len();
         if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
@@ -299,25 +332,6 @@ impl UNetConfig {
             ],
         )
     }
-
-    /// Attention heads per level (diffusers' reading of `attention_head_dim`).
-    pub fn heads(&self) -> Option<Vec<usize>> {
-        self.num_attention_heads
-            .as_ref()
-            .unwrap_or(&self.attention_head_dim)
-            .expand(self.block_out_channels.len())
-    }
-
-    /// Transformer layers per level, down blocks.
-    pub fn transformer_layers(&self) -> Option<Vec<usize>> {
-        self.transformer_layers_per_block
-            .expand(self.block_out_channels.len())
-    }
-
-    /// Width of the timestep embedding (4 × the first level's channels).
-    pub fn time_embed_dim(&self) -> usize {
-        self.block_out_channels[0] * 4
-    }
 }
 
 fn default_scaling() -> f64 {
@@ -389,12 +403,19 @@ impl VaeConfig {
     /// # Errors
     /// I/O, parse or unsupported-config errors naming the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let config: Self = read_json(path)?;
-        config.validate(path)?;
-        Ok(config)
+        read_config(path.as_ref())
     }
 
+    /// Parses and validates a config from a JSON string.
+    ///
+    /// # Errors
+    /// Parse or unsupported-config errors.
+    pub fn from_json(json: &str) -> Result<Self> {
+        parse_config(json)
+    }
+}
+
+impl JsonConfig for VaeConfig {
     fn validate(&self, path: &Path) -> Result<()> {
         let n = self.block_out_channels.len();
         if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
@@ -502,21 +523,65 @@ impl ClipTextConfig {
     /// # Errors
     /// I/O, parse or unsupported-config errors naming the file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let config: Self = read_json(path)?;
-        if config.hidden_act != "gelu" && config.hidden_act != "quick_gelu" {
+        read_config(path.as_ref())
+    }
+
+    /// Parses and validates a config from a JSON string.
+    ///
+    /// # Errors
+    /// Parse or unsupported-config errors.
+    pub fn from_json(json: &str) -> Result<Self> {
+        parse_config(json)
+    }
+}
+
+impl JsonConfig for ClipTextConfig {
+    fn validate(&self, path: &Path) -> Result<()> {
+        if self.hidden_act != "gelu" && self.hidden_act != "quick_gelu" {
             return Err(unsupported(
                 path,
-                format!("hidden_act `{}`", config.hidden_act),
+                format!("hidden_act `{}`", self.hidden_act),
             ));
         }
-        if config.num_attention_heads == 0
-            || !config
-                .hidden_size
-                .is_multiple_of(config.num_attention_heads)
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
             return Err(unsupported(path, "hidden_size must split into the heads"));
         }
-        Ok(config)
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every config is parsed and checked the same way, from a string or a file, and its
+    /// errors name the source.
+    #[test]
+    fn configs_from_strings_and_files_are_parsed_and_checked_alike() {
+        let ok = ClipTextConfig::from_json(r#"{"hidden_act": "gelu"}"#).unwrap();
+        assert_eq!(ok.hidden_act, "gelu");
+        let err = ClipTextConfig::from_json(r#"{"hidden_act": "relu"}"#).unwrap_err();
+        assert!(
+            matches!(&err, LdmError::UnsupportedConfig { path, .. } if path == Path::new("<in memory>")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hidden_act `relu`"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "{ not json").unwrap();
+        let err = VaeConfig::from_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, LdmError::ConfigParse { path: p, .. } if p == &path),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"hidden_act": "relu"}"#).unwrap();
+        let err = ClipTextConfig::from_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, LdmError::UnsupportedConfig { path: p, .. } if p == &path),
+            "{err}"
+        );
     }
 }

@@ -12,39 +12,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use diffmac_io::module_path::{PathMapper, PathVisitor, map_with_paths, visit_with_paths};
 use diffmac_io::{SafetensorsFile, save_safetensors};
 
 use crate::error::{LdmError, Result};
 
 /// Every float parameter of `module` under its module path, in the module's current dtype.
 pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, TensorData> {
-    struct Collect {
-        path: Vec<String>,
-        tensors: BTreeMap<String, TensorData>,
-    }
-    impl<B: Backend> ModuleVisitor<B> for Collect {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.tensors
-                .insert(self.path.join("."), param.val().to_data());
+    struct Collect(BTreeMap<String, TensorData>);
+    impl<B: Backend> PathVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, path: &str, param: &Param<Tensor<B, D>>) {
+            self.0.insert(path.to_string(), param.val().to_data());
         }
     }
-    let mut collect = Collect {
-        path: Vec::new(),
-        tensors: BTreeMap::new(),
-    };
-    module.visit(&mut collect);
-    collect.tensors
+    let mut collect = Collect(BTreeMap::new());
+    visit_with_paths(module, &mut collect);
+    collect.0
 }
 
 /// Writes `module` to `path` as safetensors, atomically (temporary file, then rename).
@@ -70,11 +56,10 @@ pub fn load_module<B: Backend, M: Module<B>>(
     let mut loader = Loader {
         file,
         dtype,
-        path: Vec::new(),
         used: BTreeSet::new(),
         error: None,
     };
-    let module = module.map(&mut loader);
+    let module = map_with_paths(module, &mut loader);
     if let Some(error) = loader.error {
         return Err(error);
     }
@@ -133,48 +118,42 @@ pub fn cast_module<B: Backend, M: Module<B>>(module: M, dtype: FloatDType) -> M 
 struct Loader<'a> {
     file: &'a SafetensorsFile,
     dtype: FloatDType,
-    path: Vec<String>,
     used: BTreeSet<String>,
     error: Option<LdmError>,
 }
 
-impl<B: Backend> ModuleMapper<B> for Loader<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+impl<B: Backend> PathMapper<B> for Loader<'_> {
+    fn map_float<const D: usize>(
+        &mut self,
+        key: &str,
+        param: Param<Tensor<B, D>>,
+    ) -> Param<Tensor<B, D>> {
         if self.error.is_some() {
             return param;
         }
-        let key = self.path.join(".");
         let require_grad = param.is_require_grad();
         let (id, tensor, mapper) = param.consume();
         let expected = tensor.dims().to_vec();
-        let loaded = match self.file.shape(&key) {
+        let loaded = match self.file.shape(key) {
             None => Err(LdmError::MissingKey {
                 path: self.file.path().to_path_buf(),
-                key: key.clone(),
+                key: key.to_string(),
                 expected: expected.clone(),
             }),
             Some(found) if found != expected.as_slice() => Err(LdmError::ShapeMismatch {
                 path: self.file.path().to_path_buf(),
-                key: key.clone(),
+                key: key.to_string(),
                 expected: expected.clone(),
                 found: found.to_vec(),
             }),
             Some(_) => self
                 .file
-                .float_tensor::<B, D>(&key, &tensor.device(), self.dtype)
+                .float_tensor::<B, D>(key, &tensor.device(), self.dtype)
                 .map_err(LdmError::from),
         };
         match loaded {
             Ok(t) => {
-                self.used.insert(key);
+                self.used.insert(key.to_string());
                 let t = if require_grad { t.require_grad() } else { t };
                 Param::from_mapped_value(id, t, mapper)
             }

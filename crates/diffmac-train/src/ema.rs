@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use diffmac_io::module_path::{PathVisitor, visit_with_paths};
 use diffmac_io::{SafetensorsFile, save_safetensors};
 
 use crate::error::{Result, TrainError};
@@ -51,18 +52,11 @@ impl<B: Backend> Ema<B> {
         M: AutodiffModule<AB>,
     {
         struct Visit<'a, AB: AutodiffBackend> {
-            path: Vec<String>,
             decay: f64,
             shadow: &'a mut BTreeMap<String, (Tensor<AB::InnerBackend, 1>, Vec<usize>)>,
         }
-        impl<AB: AutodiffBackend> ModuleVisitor<AB> for Visit<'_, AB> {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        impl<AB: AutodiffBackend> PathVisitor<AB> for Visit<'_, AB> {
+            fn visit_float<const D: usize>(&mut self, key: &str, param: &Param<Tensor<AB, D>>) {
                 if !param.is_require_grad() {
                     return;
                 }
@@ -75,19 +69,20 @@ impl<B: Backend> Ema<B> {
                 } else {
                     p.cast(FloatDType::F32)
                 };
-                let key = self.path.join(".");
-                let next = match self.shadow.remove(&key) {
+                let next = match self.shadow.remove(key) {
                     Some((e, _)) => e.mul_scalar(self.decay) + p.mul_scalar(1.0 - self.decay),
                     None => p,
                 };
-                self.shadow.insert(key, (next, shape));
+                self.shadow.insert(key.to_string(), (next, shape));
             }
         }
-        module.visit(&mut Visit::<AB> {
-            path: Vec::new(),
-            decay: self.decay,
-            shadow: &mut self.shadow,
-        });
+        visit_with_paths(
+            module,
+            &mut Visit::<AB> {
+                decay: self.decay,
+                shadow: &mut self.shadow,
+            },
+        );
     }
 
     /// Writes the average (f32, original shapes) to `path` atomically.

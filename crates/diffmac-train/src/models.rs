@@ -14,6 +14,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 use diffmac_id::{IdentityEncoder, IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
 use diffmac_io::SafetensorsFile;
+use diffmac_io::module_path::{PathMapper, map_with_paths};
 use diffmac_ldm::loader::KeyMap;
 use diffmac_ldm::{
     AutoencoderKL, ClipTextModel, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
@@ -237,20 +238,13 @@ pub fn materialise<B: Backend, M: burn::module::Module<B>>(module: M) -> M {
 pub fn reinitialise<B: Backend, M: burn::module::Module<B>>(module: M, seed: u64) -> M {
     struct Init {
         seed: u64,
-        path: Vec<String>,
     }
-    impl<B: Backend> burn::module::ModuleMapper<B> for Init {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
+    impl<B: Backend> PathMapper<B> for Init {
         fn map_float<const D: usize>(
             &mut self,
+            key: &str,
             param: burn::module::Param<Tensor<B, D>>,
         ) -> burn::module::Param<Tensor<B, D>> {
-            let key = self.path.join(".");
             let require_grad = param.is_require_grad();
             let (id, tensor, mapper) = param.consume();
             let dims = tensor.dims();
@@ -278,10 +272,7 @@ pub fn reinitialise<B: Backend, M: burn::module::Module<B>>(module: M, seed: u64
             burn::module::Param::from_mapped_value(id, t, mapper)
         }
     }
-    module.map(&mut Init {
-        seed,
-        path: Vec::new(),
-    })
+    map_with_paths(module, &mut Init { seed })
 }
 
 /// The models a run keeps frozen, on the inner backend: what every loss, validation sheet

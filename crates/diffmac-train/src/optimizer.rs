@@ -16,9 +16,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use diffmac_io::module_path::{PathMapper, PathVisitor, map_with_paths, visit_with_paths};
 use diffmac_io::{SafetensorsFile, save_safetensors};
 
 use crate::config::OptimizerConfig;
@@ -76,18 +77,11 @@ impl<B: Backend> Gradients<B> {
         M: AutodiffModule<AB>,
     {
         struct Collect<'a, AB: AutodiffBackend> {
-            path: Vec<String>,
             grads: &'a AB::Gradients,
             out: &'a mut BTreeMap<String, Tensor<AB::InnerBackend, 1>>,
         }
-        impl<AB: AutodiffBackend> ModuleVisitor<AB> for Collect<'_, AB> {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        impl<AB: AutodiffBackend> PathVisitor<AB> for Collect<'_, AB> {
+            fn visit_float<const D: usize>(&mut self, key: &str, param: &Param<Tensor<AB, D>>) {
                 if !param.is_require_grad() {
                     return;
                 }
@@ -96,19 +90,20 @@ impl<B: Backend> Gradients<B> {
                 };
                 let n = g.shape().num_elements();
                 let g = to_f32(g.reshape([n]));
-                let key = self.path.join(".");
-                let sum = match self.out.remove(&key) {
+                let sum = match self.out.remove(key) {
                     Some(prev) => prev + g,
                     None => g,
                 };
-                self.out.insert(key, sum);
+                self.out.insert(key.to_string(), sum);
             }
         }
-        module.visit(&mut Collect::<AB> {
-            path: Vec::new(),
-            grads,
-            out: &mut self.grads,
-        });
+        visit_with_paths(
+            module,
+            &mut Collect::<AB> {
+                grads,
+                out: &mut self.grads,
+            },
+        );
         self.micro_batches += 1;
     }
 
@@ -222,7 +217,6 @@ impl<B: Backend> AdamW<B> {
         let t = self.step as i32;
         let c = &self.config;
         let mut mapper = Update::<AB> {
-            path: Vec::new(),
             grads,
             moments: &mut self.moments,
             lr,
@@ -233,7 +227,7 @@ impl<B: Backend> AdamW<B> {
             bias1: 1.0 - c.beta1.powi(t),
             bias2: 1.0 - c.beta2.powi(t),
         };
-        (module.map(&mut mapper), lr)
+        (map_with_paths(module, &mut mapper), lr)
     }
 
     /// Writes the moments (`m.<path>`, `v.<path>`, f32) and the step count (`step`, a
@@ -296,7 +290,6 @@ impl<B: Backend> AdamW<B> {
 type Moments<B> = (Tensor<B, 1>, Tensor<B, 1>);
 
 struct Update<'a, AB: AutodiffBackend> {
-    path: Vec<String>,
     grads: &'a Gradients<AB::InnerBackend>,
     moments: &'a mut BTreeMap<String, Moments<AB::InnerBackend>>,
     lr: f64,
@@ -308,21 +301,16 @@ struct Update<'a, AB: AutodiffBackend> {
     bias2: f64,
 }
 
-impl<AB: AutodiffBackend> ModuleMapper<AB> for Update<'_, AB> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<AB, D>>) -> Param<Tensor<AB, D>> {
+impl<AB: AutodiffBackend> PathMapper<AB> for Update<'_, AB> {
+    fn map_float<const D: usize>(
+        &mut self,
+        key: &str,
+        param: Param<Tensor<AB, D>>,
+    ) -> Param<Tensor<AB, D>> {
         if !param.is_require_grad() {
             return param;
         }
-        let key = self.path.join(".");
-        let Some(g) = self.grads.get(&key) else {
+        let Some(g) = self.grads.get(key) else {
             return param;
         };
         let (id, tensor, mapper) = param.consume();
@@ -332,7 +320,7 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for Update<'_, AB> {
         let n = shape.num_elements();
         let p = to_f32(inner.reshape([n]));
         let g = g.clone();
-        let (m, v) = match self.moments.remove(&key) {
+        let (m, v) = match self.moments.remove(key) {
             Some((m, v)) => (
                 m.mul_scalar(self.beta1) + g.clone().mul_scalar(1.0 - self.beta1),
                 v.mul_scalar(self.beta2) + g.square().mul_scalar(1.0 - self.beta2),
@@ -347,7 +335,7 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for Update<'_, AB> {
             .add_scalar(self.eps);
         let update = m.clone().div_scalar(self.bias1) / denom;
         let p = p.mul_scalar(1.0 - self.lr * self.weight_decay) - update.mul_scalar(self.lr);
-        self.moments.insert(key, (m, v));
+        self.moments.insert(key.to_string(), (m, v));
         let p = p.reshape(shape);
         let p = if dtype == DType::F32 {
             p

@@ -19,13 +19,12 @@ pub use net::{LpipsNet, Step};
 use std::path::Path;
 
 use burn::module::{Module, Param};
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
 use crate::image::Image255;
@@ -87,21 +86,10 @@ impl<B: Backend> Lpips<B> {
                 padding,
             } = *step
             {
-                let prefix = format!("features.{index}");
-                let weight = file.f32_tensor(
-                    &format!("{prefix}.weight"),
-                    [c_out, c_in, kernel, kernel],
-                    device,
-                )?;
-                let bias = file.f32_tensor(&format!("{prefix}.bias"), [c_out], device)?;
-                let mut conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
-                    .with_stride([stride, stride])
-                    .with_padding(PaddingConfig2d::Explicit(
-                        padding, padding, padding, padding,
-                    ))
-                    .init(device);
-                conv.weight = Param::from_tensor(weight);
-                conv.bias = Some(Param::from_tensor(bias));
+                let spec = Conv2dSpec::square([c_in, c_out], kernel)
+                    .with_stride(stride)
+                    .with_zero_padding(padding);
+                let conv = file.conv2d(&format!("features.{index}"), &spec, device)?;
                 convs.push(conv);
             }
         }

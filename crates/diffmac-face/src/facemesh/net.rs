@@ -12,10 +12,9 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{PRelu, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
-use crate::weights::conv2d;
 
 /// Side of the network's square input.
 pub const INPUT_SIZE: usize = 192;
@@ -44,27 +43,15 @@ const MESH: [(usize, usize, usize); 3] = [(128, 128, 2), (128, 128, 1), (128, 12
 /// Channels of the landmark branch's last block.
 const NARROW: usize = 32;
 
-/// A convolution from `{name}.weight` and `{name}.bias`; `same` pads as TensorFlow's "SAME"
-/// (stride 1: one pixel around; stride 2: one at the bottom and right), otherwise no padding.
-#[allow(clippy::too_many_arguments)]
-fn conv<B: Backend>(
-    file: &SafetensorsFile,
-    name: &str,
-    channels: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    same: bool,
-    device: &B::Device,
-) -> Result<Conv2d<B>> {
-    let padding = match (same && kernel > 1, stride) {
+/// `spec` padded as TensorFlow's "SAME" pads it (stride 1: one pixel around; stride 2: one
+/// at the bottom and right; a 1×1 kernel: none).
+fn same(spec: Conv2dSpec) -> Conv2dSpec {
+    let padding = match (spec.kernel[0] > 1, spec.stride) {
         (false, _) => PaddingConfig2d::Valid,
         (true, 1) => PaddingConfig2d::Explicit(1, 1, 1, 1),
         (true, _) => PaddingConfig2d::Explicit(0, 0, 1, 1),
     };
-    conv2d(
-        file, name, channels, kernel, stride, groups, padding, device,
-    )
+    spec.with_padding(padding)
 }
 
 /// One residual block.
@@ -86,24 +73,18 @@ impl<B: Backend> Block<B> {
         device: &B::Device,
     ) -> Result<Self> {
         Ok(Self {
-            dw: conv(
-                file,
+            dw: file.conv2d(
                 &format!("{name}.dw"),
-                [c_in, c_in],
-                3,
-                stride,
-                c_in,
-                true,
+                &same(
+                    Conv2dSpec::square([c_in, c_in], 3)
+                        .with_stride(stride)
+                        .with_groups(c_in),
+                ),
                 device,
             )?,
-            pw: conv(
-                file,
+            pw: file.conv2d(
                 &format!("{name}.pw"),
-                [c_in, c_out],
-                1,
-                1,
-                1,
-                true,
+                &same(Conv2dSpec::square([c_in, c_out], 1)),
                 device,
             )?,
             prelu: file.prelu(&format!("{name}.prelu"), c_out, device)?,
@@ -150,21 +131,24 @@ impl<B: Backend> FaceMeshNet<B> {
                 .collect()
         };
         Ok(Self {
-            stem: conv(file, "stem.conv", [3, 16], 3, 2, 1, true, device)?,
+            stem: file.conv2d(
+                "stem.conv",
+                &same(Conv2dSpec::square([3, 16], 3).with_stride(2)),
+                device,
+            )?,
             stem_prelu: file.prelu("stem.prelu", 16, device)?,
             trunk: blocks("trunk", &TRUNK)?,
             mesh: blocks("mesh", &MESH)?,
-            reduce: conv(file, "mesh.reduce", [128, NARROW], 1, 1, 1, true, device)?,
+            reduce: file.conv2d(
+                "mesh.reduce",
+                &same(Conv2dSpec::square([128, NARROW], 1)),
+                device,
+            )?,
             reduce_prelu: file.prelu("mesh.reduce_prelu", NARROW, device)?,
             last: Block::load(file, "mesh.last", (NARROW, NARROW, 1), device)?,
-            head: conv(
-                file,
+            head: file.conv2d(
                 "mesh.head",
-                [NARROW, 3 * LANDMARKS],
-                3,
-                1,
-                1,
-                false,
+                &Conv2dSpec::square([NARROW, 3 * LANDMARKS], 3),
                 device,
             )?,
         })

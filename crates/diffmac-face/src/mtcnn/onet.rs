@@ -7,10 +7,9 @@ use burn::nn::{Linear, PRelu};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
-use crate::weights::MtcnnLayers;
 
 /// O-Net: the last stage, which also places the five landmarks.
 #[derive(Module, Debug)]
@@ -54,16 +53,16 @@ impl<B: Backend> ONet<B> {
                 .init()
         };
         Ok(Self {
-            conv1: file.conv2d("conv1", [3, 32], 3, device)?,
+            conv1: file.conv2d("conv1", &Conv2dSpec::square([3, 32], 3), device)?,
             prelu1: file.prelu("prelu1", 32, device)?,
             pool1: pool3(),
-            conv2: file.conv2d("conv2", [32, 64], 3, device)?,
+            conv2: file.conv2d("conv2", &Conv2dSpec::square([32, 64], 3), device)?,
             prelu2: file.prelu("prelu2", 64, device)?,
             pool2: pool3(),
-            conv3: file.conv2d("conv3", [64, 64], 3, device)?,
+            conv3: file.conv2d("conv3", &Conv2dSpec::square([64, 64], 3), device)?,
             prelu3: file.prelu("prelu3", 64, device)?,
             pool3: MaxPool2dConfig::new([2, 2]).with_ceil_mode(true).init(),
-            conv4: file.conv2d("conv4", [64, 128], 2, device)?,
+            conv4: file.conv2d("conv4", &Conv2dSpec::square([64, 128], 2), device)?,
             prelu4: file.prelu("prelu4", 128, device)?,
             dense5: file.linear("dense5", 1152, 256, device)?,
             prelu5: file.prelu("prelu5", 256, device)?,

@@ -7,10 +7,9 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
-use crate::weights::MtcnnLayers;
 
 /// P-Net: three 3×3 convolutions over a 12×12 window (stride 2 after the first pooling), giving
 /// a face probability and a box regression for every window position.
@@ -40,15 +39,15 @@ impl<B: Backend> PNet<B> {
     /// Builds P-Net from a weights file in facenet-pytorch's layout.
     pub fn from_weights(file: &SafetensorsFile, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            conv1: file.conv2d("conv1", [3, 10], 3, device)?,
+            conv1: file.conv2d("conv1", &Conv2dSpec::square([3, 10], 3), device)?,
             prelu1: file.prelu("prelu1", 10, device)?,
             pool1: MaxPool2dConfig::new([2, 2]).with_ceil_mode(true).init(),
-            conv2: file.conv2d("conv2", [10, 16], 3, device)?,
+            conv2: file.conv2d("conv2", &Conv2dSpec::square([10, 16], 3), device)?,
             prelu2: file.prelu("prelu2", 16, device)?,
-            conv3: file.conv2d("conv3", [16, 32], 3, device)?,
+            conv3: file.conv2d("conv3", &Conv2dSpec::square([16, 32], 3), device)?,
             prelu3: file.prelu("prelu3", 32, device)?,
-            conv4_1: file.conv2d("conv4_1", [32, 2], 1, device)?,
-            conv4_2: file.conv2d("conv4_2", [32, 4], 1, device)?,
+            conv4_1: file.conv2d("conv4_1", &Conv2dSpec::square([32, 2], 1), device)?,
+            conv4_2: file.conv2d("conv4_2", &Conv2dSpec::square([32, 4], 1), device)?,
         })
     }
 

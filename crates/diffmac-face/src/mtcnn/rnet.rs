@@ -7,10 +7,9 @@ use burn::nn::{Linear, PRelu};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
-use crate::weights::MtcnnLayers;
 
 /// R-Net: scores and refines P-Net's candidates, resampled to 24×24.
 #[derive(Module, Debug)]
@@ -48,13 +47,13 @@ impl<B: Backend> RNet<B> {
                 .init()
         };
         Ok(Self {
-            conv1: file.conv2d("conv1", [3, 28], 3, device)?,
+            conv1: file.conv2d("conv1", &Conv2dSpec::square([3, 28], 3), device)?,
             prelu1: file.prelu("prelu1", 28, device)?,
             pool1: pool(),
-            conv2: file.conv2d("conv2", [28, 48], 3, device)?,
+            conv2: file.conv2d("conv2", &Conv2dSpec::square([28, 48], 3), device)?,
             prelu2: file.prelu("prelu2", 48, device)?,
             pool2: pool(),
-            conv3: file.conv2d("conv3", [48, 64], 2, device)?,
+            conv3: file.conv2d("conv3", &Conv2dSpec::square([48, 64], 2), device)?,
             prelu3: file.prelu("prelu3", 64, device)?,
             dense4: file.linear("dense4", 576, 128, device)?,
             prelu4: file.prelu("prelu4", 128, device)?,

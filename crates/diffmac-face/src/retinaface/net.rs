@@ -6,15 +6,13 @@
 //! convolution followed (or not) by a leaky ReLU of slope 0.1.
 
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{leaky_relu, relu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use crate::error::Result;
-use crate::weights::conv2d;
 
 /// Slope of every leaky ReLU in the network.
 const LEAKY: f64 = 0.1;
@@ -54,11 +52,11 @@ fn conv<B: Backend>(
     groups: usize,
     device: &B::Device,
 ) -> Result<Conv2d<B>> {
-    let pad = kernel / 2;
-    let padding = PaddingConfig2d::Explicit(pad, pad, pad, pad);
-    conv2d(
-        file, name, channels, kernel, stride, groups, padding, device,
-    )
+    let spec = Conv2dSpec::square(channels, kernel)
+        .with_stride(stride)
+        .with_groups(groups)
+        .with_zero_padding(kernel / 2);
+    Ok(file.conv2d(name, &spec, device)?)
 }
 
 /// SSH context module: a 3×3 branch and 5×5- and 7×7-like branches made of stacked 3×3

@@ -6,10 +6,10 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use super::architecture::DlibBlockConfig;
-use super::layers::{affine, conv2d};
+use super::layers::affine;
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
 
@@ -43,23 +43,17 @@ impl<B: Backend> DlibBlock<B> {
         let p = format!("blocks.{index}");
         let c = config.channels;
         Ok(Self {
-            conv1: conv2d(
-                weights,
+            conv1: weights.conv2d(
                 &format!("{p}.conv1"),
-                [c_in, c],
-                3,
-                config.stride,
-                config.padding1,
+                &Conv2dSpec::square([c_in, c], 3)
+                    .with_stride(config.stride)
+                    .with_zero_padding(config.padding1),
                 device,
             )?,
             affine1: affine(weights, &format!("{p}.affine1"), c, device)?,
-            conv2: conv2d(
-                weights,
+            conv2: weights.conv2d(
                 &format!("{p}.conv2"),
-                [c, c],
-                3,
-                1,
-                config.padding2,
+                &Conv2dSpec::square([c, c], 3).with_zero_padding(config.padding2),
                 device,
             )?,
             affine2: affine(weights, &format!("{p}.affine2"), c, device)?,

@@ -8,11 +8,11 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::{Tensor, TensorData};
-use diffmac_io::SafetensorsFile;
+use diffmac_io::{Conv2dSpec, SafetensorsFile};
 
 use super::architecture::DlibArchitecture;
 use super::block::DlibBlock;
-use super::layers::{affine, conv2d};
+use super::layers::affine;
 use crate::batch_norm::FrozenBatchNorm;
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
@@ -69,13 +69,11 @@ impl<B: Backend> DlibResNet<B> {
             shift: Tensor::from_data(TensorData::new(shift, [3]), device),
         };
         let stem = &arch.stem;
-        let conv1 = conv2d(
-            weights,
+        let conv1 = weights.conv2d(
             "conv1",
-            [3, stem.channels],
-            stem.kernel,
-            stem.stride,
-            stem.padding,
+            &Conv2dSpec::square([3, stem.channels], stem.kernel)
+                .with_stride(stem.stride)
+                .with_zero_padding(stem.padding),
             device,
         )?;
         let affine1 = affine(weights, "affine1", stem.channels, device)?;

@@ -9,7 +9,7 @@ use diffmac_io::SafetensorsFile;
 
 use crate::batch_norm::FrozenBatchNorm;
 use crate::error::Result;
-use crate::weights::IResNetWeights;
+use crate::weights::{IResNetWeights, iresnet_conv};
 
 /// The shortcut of a stage's first block: strided 1×1 convolution then BatchNorm
 /// (`downsample.0`, `downsample.1`).
@@ -53,11 +53,9 @@ impl<B: Backend> IBasicBlock<B> {
     ) -> Result<Self> {
         let downsample = if stride != 1 || c_in != c_out {
             Some(Downsample {
-                conv: weights.conv2d_no_bias(
+                conv: weights.conv2d(
                     &format!("{prefix}.downsample.0"),
-                    [c_in, c_out],
-                    1,
-                    stride,
+                    &iresnet_conv([c_in, c_out], 1, stride),
                     device,
                 )?,
                 bn: weights.batch_norm(&format!("{prefix}.downsample.1"), c_out, device)?,
@@ -67,20 +65,16 @@ impl<B: Backend> IBasicBlock<B> {
         };
         Ok(Self {
             bn1: weights.batch_norm(&format!("{prefix}.bn1"), c_in, device)?,
-            conv1: weights.conv2d_no_bias(
+            conv1: weights.conv2d(
                 &format!("{prefix}.conv1"),
-                [c_in, c_out],
-                3,
-                1,
+                &iresnet_conv([c_in, c_out], 3, 1),
                 device,
             )?,
             bn2: weights.batch_norm(&format!("{prefix}.bn2"), c_out, device)?,
             prelu: weights.prelu(&format!("{prefix}.prelu"), c_out, device)?,
-            conv2: weights.conv2d_no_bias(
+            conv2: weights.conv2d(
                 &format!("{prefix}.conv2"),
-                [c_out, c_out],
-                3,
-                stride,
+                &iresnet_conv([c_out, c_out], 3, stride),
                 device,
             )?,
             bn3: weights.batch_norm(&format!("{prefix}.bn3"), c_out, device)?,

@@ -14,7 +14,7 @@ use super::config::IResNetConfig;
 use crate::batch_norm::FrozenBatchNorm;
 use crate::encoder::IdentityEncoder;
 use crate::error::{IdError, Result};
-use crate::weights::IResNetWeights;
+use crate::weights::{IResNetWeights, iresnet_conv};
 
 /// insightface's `arcface_torch` IResNet (`iresnet50`, `iresnet100`, ...), in evaluation mode.
 ///
@@ -68,7 +68,7 @@ impl<B: Backend> IResNet<B> {
             c_in = w;
         }
         Ok(Self {
-            conv1: weights.conv2d_no_bias("conv1", [3, config.stem], 3, 1, device)?,
+            conv1: weights.conv2d("conv1", &iresnet_conv([3, config.stem], 3, 1), device)?,
             bn1: weights.batch_norm("bn1", config.stem, device)?,
             prelu: weights.prelu("prelu", config.stem, device)?,
             layers,

@@ -10,14 +10,16 @@
 //! file, or a [view](SafetensorsFile::view) of one under other names (a single-file SD
 //! checkpoint's UNet in diffusers keys), is re-written tensor by tensor
 //! ([`SafetensorsFile::save`]).
+//!
+//! The layers of networks built by hand from PyTorch state dicts (convolutions, linear and
+//! PReLU layers) are read by one loader each: [`SafetensorsFile::conv2d`] with a
+//! [`Conv2dSpec`], [`SafetensorsFile::linear`] and [`SafetensorsFile::prelu`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use burn::module::Param;
-use burn::nn::{Linear, PRelu, PReluConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
@@ -25,12 +27,14 @@ use crate::error::{IoError, Result};
 
 mod finite;
 mod header;
+mod layers;
 mod serialize;
 mod view;
 
 pub use finite::first_non_finite;
 use finite::non_finite_in;
 use header::{Entry, MAX_HEADER_BYTES, parse_header};
+pub use layers::Conv2dSpec;
 pub use serialize::{safetensors_bytes, save_safetensors};
 pub use view::TensorView;
 
@@ -253,8 +257,8 @@ impl SafetensorsFile {
 
     /// Checks every float tensor for NaN and infinities, on the stored bytes (no conversion):
     /// a model with one such weight computes nothing but NaN, which must be caught when it is
-    /// loaded rather than pasted over a face. A file on disk is read in blocks of
-    /// [`CHECK_BLOCK`] bytes through one buffer, so the check allocates nothing per tensor.
+    /// loaded rather than pasted over a face. A file on disk is read in blocks of 4 MiB
+    /// (`CHECK_BLOCK`) through one buffer, so the check allocates nothing per tensor.
     ///
     /// # Errors
     /// [`IoError::NonFinite`] naming the first such tensor and the index in it.
@@ -378,44 +382,5 @@ impl SafetensorsFile {
     ) -> Result<Tensor<B, D>> {
         let values = self.f32_values(key, &shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), device))
-    }
-
-    /// A PyTorch `nn.Linear` from `{prefix}.weight` `[out, in]` and `{prefix}.bias` (F32),
-    /// with the weight stored transposed, as Burn's row layout wants `[in, out]`.
-    ///
-    /// # Errors
-    /// As [`SafetensorsFile::f32_values`].
-    pub fn linear<B: Backend>(
-        &self,
-        prefix: &str,
-        d_input: usize,
-        d_output: usize,
-        device: &Device<B>,
-    ) -> Result<Linear<B>> {
-        let weight: Tensor<B, 2> =
-            self.f32_tensor(&format!("{prefix}.weight"), [d_output, d_input], device)?;
-        let bias = self.f32_tensor(&format!("{prefix}.bias"), [d_output], device)?;
-        Ok(Linear {
-            weight: Param::from_tensor(weight.transpose()),
-            bias: Some(Param::from_tensor(bias)),
-        })
-    }
-
-    /// A per-channel PyTorch `nn.PReLU` from `{prefix}.weight` `[channels]` (F32).
-    ///
-    /// # Errors
-    /// As [`SafetensorsFile::f32_values`].
-    pub fn prelu<B: Backend>(
-        &self,
-        prefix: &str,
-        channels: usize,
-        device: &Device<B>,
-    ) -> Result<PRelu<B>> {
-        let alpha = self.f32_tensor(&format!("{prefix}.weight"), [channels], device)?;
-        let mut prelu = PReluConfig::new()
-            .with_num_parameters(channels)
-            .init(device);
-        prelu.alpha = Param::from_tensor(alpha);
-        Ok(prelu)
     }
 }

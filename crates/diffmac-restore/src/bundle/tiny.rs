@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
+use diffmac_io::module_path::{PathMapper, map_with_paths};
 use diffmac_io::save_safetensors;
 use diffmac_ldm::loader::export;
 use diffmac_ldm::{
@@ -126,20 +127,18 @@ pub(crate) fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
     const FROZEN: [&str; 2] = ["qc_mean", "qc_std"];
     struct Noise {
         std: f64,
-        path: Vec<String>,
     }
-    impl<B: Backend> ModuleMapper<B> for Noise {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            if self
-                .path
-                .last()
-                .is_some_and(|name| FROZEN.contains(&name.as_str()))
+    impl<B: Backend> PathMapper<B> for Noise {
+        fn map_float<const D: usize>(
+            &mut self,
+            path: &str,
+            param: Param<Tensor<B, D>>,
+        ) -> Param<Tensor<B, D>> {
+            // The parameter's own name, the last of its path.
+            if path
+                .rsplit('.')
+                .next()
+                .is_some_and(|name| FROZEN.contains(&name))
             {
                 return param;
             }
@@ -152,10 +151,7 @@ pub(crate) fn randomized<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
             Param::from_mapped_value(id, tensor + noise, mapper)
         }
     }
-    module.map(&mut Noise {
-        std,
-        path: Vec::new(),
-    })
+    map_with_paths(module, &mut Noise { std })
 }
 
 #[cfg(test)]

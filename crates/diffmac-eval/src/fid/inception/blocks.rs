@@ -2,13 +2,14 @@
 //! in, and pytorch-fid's `FIDInceptionA/C/E_1/E_2` with torchvision's `InceptionB/D`, each
 //! loaded from its state-dict prefix.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use diffmac_io::Conv2dSpec;
 
 use crate::error::Result;
 
@@ -26,77 +27,54 @@ pub(super) struct Loader<'a, B: Backend> {
     pub device: &'a B::Device,
 }
 
-/// Shape of one `BasicConv2d`.
-#[derive(Clone, Copy, Debug)]
-struct ConvShape {
-    c_in: usize,
-    c_out: usize,
-    kernel: [usize; 2],
-    stride: usize,
-    padding: [usize; 2],
+/// A `[c_in, c_out]` convolution with a `kernel` and zero `padding = [rows, cols]`, stride 1.
+fn rect(c_in: usize, c_out: usize, kernel: [usize; 2], [ph, pw]: [usize; 2]) -> Conv2dSpec {
+    Conv2dSpec::new([c_in, c_out], kernel).with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
 }
 
-impl ConvShape {
-    /// A 1×7 convolution, stride 1, padding (0, 3).
-    fn row(c_in: usize, c_out: usize) -> Self {
-        Self::new(c_in, c_out, [1, 7], [0, 3])
-    }
+/// A 1×7 convolution, stride 1, padding (0, 3).
+fn row(c_in: usize, c_out: usize) -> Conv2dSpec {
+    rect(c_in, c_out, [1, 7], [0, 3])
+}
 
-    /// A 7×1 convolution, stride 1, padding (3, 0).
-    fn col(c_in: usize, c_out: usize) -> Self {
-        Self::new(c_in, c_out, [7, 1], [3, 0])
-    }
+/// A 7×1 convolution, stride 1, padding (3, 0).
+fn col(c_in: usize, c_out: usize) -> Conv2dSpec {
+    rect(c_in, c_out, [7, 1], [3, 0])
+}
 
-    /// A 1×3 convolution, stride 1, padding (0, 1).
-    fn row3(c: usize) -> Self {
-        Self::new(c, c, [1, 3], [0, 1])
-    }
+/// A 1×3 convolution, stride 1, padding (0, 1).
+fn row3(c: usize) -> Conv2dSpec {
+    rect(c, c, [1, 3], [0, 1])
+}
 
-    /// A 3×1 convolution, stride 1, padding (1, 0).
-    fn col3(c: usize) -> Self {
-        Self::new(c, c, [3, 1], [1, 0])
-    }
-
-    fn new(c_in: usize, c_out: usize, kernel: [usize; 2], padding: [usize; 2]) -> Self {
-        Self {
-            c_in,
-            c_out,
-            kernel,
-            stride: 1,
-            padding,
-        }
-    }
+/// A 3×1 convolution, stride 1, padding (1, 0).
+fn col3(c: usize) -> Conv2dSpec {
+    rect(c, c, [3, 1], [1, 0])
 }
 
 impl<B: Backend> Loader<'_, B> {
     /// The `BasicConv2d` at `prefix`, its BatchNorm folded into the convolution.
-    fn basic(&self, prefix: &str, s: ConvShape) -> Result<Basic<B>> {
+    fn basic(&self, prefix: &str, s: Conv2dSpec) -> Result<Basic<B>> {
         let fetch = self.fetch;
-        let shape = [s.c_out, s.c_in, s.kernel[0], s.kernel[1]];
+        let shape = s.weight_shape();
+        let [c_in, c_out] = s.channels;
         let mut w = fetch(&format!("{prefix}.conv.weight"), &shape)?;
-        let gamma = fetch(&format!("{prefix}.bn.weight"), &[s.c_out])?;
-        let beta = fetch(&format!("{prefix}.bn.bias"), &[s.c_out])?;
-        let mean = fetch(&format!("{prefix}.bn.running_mean"), &[s.c_out])?;
-        let var = fetch(&format!("{prefix}.bn.running_var"), &[s.c_out])?;
-        let per_out = s.c_in * s.kernel[0] * s.kernel[1];
-        let mut bias = vec![0.0_f32; s.c_out];
-        for o in 0..s.c_out {
+        let gamma = fetch(&format!("{prefix}.bn.weight"), &[c_out])?;
+        let beta = fetch(&format!("{prefix}.bn.bias"), &[c_out])?;
+        let mean = fetch(&format!("{prefix}.bn.running_mean"), &[c_out])?;
+        let var = fetch(&format!("{prefix}.bn.running_var"), &[c_out])?;
+        let per_out = c_in * s.kernel[0] * s.kernel[1];
+        let mut bias = vec![0.0_f32; c_out];
+        for o in 0..c_out {
             let scale = gamma[o] / (var[o] + BN_EPS).sqrt();
             for v in &mut w[o * per_out..(o + 1) * per_out] {
                 *v *= scale;
             }
             bias[o] = beta[o] - mean[o] * scale;
         }
-        let [ph, pw] = s.padding;
-        let mut conv = Conv2dConfig::new([s.c_in, s.c_out], s.kernel)
-            .with_stride([s.stride, s.stride])
-            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
-            .init(self.device);
-        conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, shape), self.device));
-        conv.bias = Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias, [s.c_out]),
-            self.device,
-        )));
+        let weight = Tensor::from_data(TensorData::new(w, shape), self.device);
+        let bias = Tensor::from_data(TensorData::new(bias, [c_out]), self.device);
+        let conv = s.build(weight, Some(bias), self.device);
         Ok(Basic { conv })
     }
 
@@ -109,14 +87,10 @@ impl<B: Backend> Loader<'_, B> {
         stride: usize,
         pad: usize,
     ) -> Result<Basic<B>> {
-        let shape = ConvShape {
-            c_in: channels[0],
-            c_out: channels[1],
-            kernel: [k, k],
-            stride,
-            padding: [pad, pad],
-        };
-        self.basic(prefix, shape)
+        let spec = Conv2dSpec::square(channels, k)
+            .with_stride(stride)
+            .with_zero_padding(pad);
+        self.basic(prefix, spec)
     }
 }
 
@@ -227,15 +201,15 @@ impl<B: Backend> BlockC<B> {
             b1: l.sq(&n("branch1x1"), [768, 192], 1, 1, 0)?,
             b7: [
                 l.sq(&n("branch7x7_1"), [768, c7], 1, 1, 0)?,
-                l.basic(&n("branch7x7_2"), ConvShape::row(c7, c7))?,
-                l.basic(&n("branch7x7_3"), ConvShape::col(c7, 192))?,
+                l.basic(&n("branch7x7_2"), row(c7, c7))?,
+                l.basic(&n("branch7x7_3"), col(c7, 192))?,
             ],
             dbl: [
                 l.sq(&n("branch7x7dbl_1"), [768, c7], 1, 1, 0)?,
-                l.basic(&n("branch7x7dbl_2"), ConvShape::col(c7, c7))?,
-                l.basic(&n("branch7x7dbl_3"), ConvShape::row(c7, c7))?,
-                l.basic(&n("branch7x7dbl_4"), ConvShape::col(c7, c7))?,
-                l.basic(&n("branch7x7dbl_5"), ConvShape::row(c7, 192))?,
+                l.basic(&n("branch7x7dbl_2"), col(c7, c7))?,
+                l.basic(&n("branch7x7dbl_3"), row(c7, c7))?,
+                l.basic(&n("branch7x7dbl_4"), col(c7, c7))?,
+                l.basic(&n("branch7x7dbl_5"), row(c7, 192))?,
             ],
             pool: l.sq(&n("branch_pool"), [768, 192], 1, 1, 0)?,
         })
@@ -268,8 +242,8 @@ impl<B: Backend> BlockD<B> {
             ],
             b7: [
                 l.sq(&n("branch7x7x3_1"), [c, 192], 1, 1, 0)?,
-                l.basic(&n("branch7x7x3_2"), ConvShape::row(192, 192))?,
-                l.basic(&n("branch7x7x3_3"), ConvShape::col(192, 192))?,
+                l.basic(&n("branch7x7x3_2"), row(192, 192))?,
+                l.basic(&n("branch7x7x3_3"), col(192, 192))?,
                 l.sq(&n("branch7x7x3_4"), [192, 192], 3, 2, 0)?,
             ],
         })
@@ -304,12 +278,12 @@ impl<B: Backend> BlockE<B> {
         Ok(Self {
             b1: l.sq(&n("branch1x1"), [c, 320], 1, 1, 0)?,
             b3: l.sq(&n("branch3x3_1"), [c, 384], 1, 1, 0)?,
-            b3a: l.basic(&n("branch3x3_2a"), ConvShape::row3(384))?,
-            b3b: l.basic(&n("branch3x3_2b"), ConvShape::col3(384))?,
+            b3a: l.basic(&n("branch3x3_2a"), row3(384))?,
+            b3b: l.basic(&n("branch3x3_2b"), col3(384))?,
             dbl1: l.sq(&n("branch3x3dbl_1"), [c, 448], 1, 1, 0)?,
             dbl2: l.sq(&n("branch3x3dbl_2"), [448, 384], 3, 1, 1)?,
-            dbla: l.basic(&n("branch3x3dbl_3a"), ConvShape::row3(384))?,
-            dblb: l.basic(&n("branch3x3dbl_3b"), ConvShape::col3(384))?,
+            dbla: l.basic(&n("branch3x3dbl_3a"), row3(384))?,
+            dblb: l.basic(&n("branch3x3dbl_3b"), col3(384))?,
             pool: l.sq(&n("branch_pool"), [c, 192], 1, 1, 0)?,
             max_pool,
         })
