@@ -195,8 +195,8 @@ pub fn random_bundle<B: Backend>(
         (device, dtype.into()),
     );
     let config = BundleConfig::standard(BundleParts {
-        unet_config: serde_json::from_str(unet_json).expect("valid JSON"),
-        vae_config: serde_json::from_str(vae_json).expect("valid JSON"),
+        unet_config,
+        vae_config,
         image_size,
         control_config: control_config.clone(),
         mib_config,

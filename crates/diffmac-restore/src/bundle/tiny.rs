@@ -100,8 +100,8 @@ pub fn write_tiny_bundle<B: Backend>(
     save_safetensors(dir.join("context.safetensors"), &tensors)?;
 
     let config = BundleConfig::standard(BundleParts {
-        unet_config: serde_json::from_str(TINY_UNET).expect("valid JSON"),
-        vae_config: serde_json::from_str(TINY_VAE).expect("valid JSON"),
+        unet_config,
+        vae_config,
         image_size: TINY_IMAGE_SIZE,
         control_config,
         mib_config,
