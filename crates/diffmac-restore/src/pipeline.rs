@@ -22,7 +22,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use diffmac_ldm::{ManifoldInput, sample_stage};
-use diffmac_mib::{Injection, InjectionKind};
+use diffmac_mib::InjectionKind;
 use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
 use crate::bundle::{ModelBundle, StageModels};
@@ -346,19 +346,18 @@ impl<'a, B: Backend> Restorer<'a, B> {
             let input2 = read_manifold(stage2_config.control_config.input, r.clone(), &mut rng)?;
             return self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer);
         };
-        let injection = match Self::injection_kind(b, &self.options) {
-            InjectionKind::Identity => {
+        let injection = Self::injection_kind(b, &self.options).injection(
+            || -> Result<_> {
                 let embedding = match reference {
                     Some(e) => e,
                     None => self.identity_of(x_d1.clone())?,
                 }
                 .cast(dtype);
                 observer.event(&PipelineEvent::Identity(&embedding));
-                Injection::Identity(embedding)
-            }
-            InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)?),
-            InjectionKind::None => Injection::None,
-        };
+                Ok(Some(embedding))
+            },
+            || Ok(rng.gaussian_like(&r)?),
+        )?;
         let z = mib.forward(r.clone(), injection)?.z;
         observer.event(&PipelineEvent::Bottleneck(&z));
         let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng)?;

@@ -302,12 +302,7 @@ mod tests {
             image_size: 512,
             control_config: ControlConfig::default(),
             mib_config: MibConfig::default(),
-            qc_stats: QcStats {
-                mean: vec![0.0; 8],
-                std: vec![1.0; 8],
-                count: 0,
-                images: 0,
-            },
+            qc_stats: QcStats::placeholder(8),
             identity_kind: Some("arcface_iresnet".into()),
             random_weights: false,
             provenance: BTreeMap::new(),

@@ -222,12 +222,10 @@ pub fn convert_sd<B: Backend>(
         identity_dim: identity.as_ref().map_or(512, |(_, d)| *d),
         ..MibConfig::default()
     };
-    let qc_stats = options.qc_stats.clone().unwrap_or(QcStats {
-        mean: vec![0.0; 2 * vae_config.latent_channels],
-        std: vec![1.0; 2 * vae_config.latent_channels],
-        count: 0,
-        images: 0,
-    });
+    let qc_stats = options
+        .qc_stats
+        .clone()
+        .unwrap_or(QcStats::placeholder(2 * vae_config.latent_channels));
     let mib = mib_config.init::<B>(&qc_stats, device)?;
     diffmac_ldm::save_module(&mib, output.join("mib.safetensors"))?;
 

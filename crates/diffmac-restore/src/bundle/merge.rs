@@ -295,12 +295,7 @@ fn check_mib<B: Backend>(
         .as_ref()
         .map(|m| m.qc_stats.clone())
         .filter(|s| s.channels() == trained.channels)
-        .unwrap_or_else(|| QcStats {
-            mean: vec![0.0; trained.channels],
-            std: vec![1.0; trained.channels],
-            count: 0,
-            images: 0,
-        });
+        .unwrap_or_else(|| QcStats::placeholder(trained.channels));
     if let Some(i) = &config.identity {
         let encoder = load_identity::<B>(bundle_dir, &i.kind, &i.file, device)?;
         if let Some(problem) = identity_dim_mismatch(

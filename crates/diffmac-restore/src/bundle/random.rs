@@ -177,12 +177,7 @@ pub fn random_bundle<B: Backend>(
         identity_dim: identity.num_features,
         ..MibConfig::default()
     };
-    let qc_stats = QcStats {
-        mean: vec![0.0; 2 * vae_config.latent_channels],
-        std: vec![1.0; 2 * vae_config.latent_channels],
-        count: 0,
-        images: 0,
-    };
+    let qc_stats = QcStats::placeholder(2 * vae_config.latent_channels);
     let mib = diffmac_ldm::cast_module(mib_config.init::<B>(&qc_stats, device)?, dtype);
     let weights = SafetensorsFile::from_tensors(
         "random.safetensors".into(),

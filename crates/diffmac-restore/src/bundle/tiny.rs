@@ -75,12 +75,7 @@ pub fn write_tiny_bundle<B: Backend>(
         identity_dim: identity.num_features,
         ..MibConfig::default()
     };
-    let qc_stats = QcStats {
-        mean: vec![0.0; 8],
-        std: vec![1.0; 8],
-        count: 0,
-        images: 0,
-    };
+    let qc_stats = QcStats::placeholder(8);
     let mib = randomized(mib_config.init::<B>(&qc_stats, device)?, 0.1);
     save_module(&mib, dir.join("mib.safetensors"))?;
 
