@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`io`] | `diffmac-io` | image and weight files, input folders, image ↔ tensor, seeded streams |
 //! | [`degrade`] | `diffmac-degrade` | eq. 14 degradation |
-//! | [`face`] | `diffmac-face` | face detection (RetinaFace, MTCNN), FFHQ alignment, paste-back |
+//! | [`face`] | `diffmac-face` | whole photos: face detection with five landmarks (RetinaFace by default, or MTCNN), FFHQ alignment, face outlines (FaceMesh), paste-back |
 //! | [`ops`] | `diffmac-ops` | the operation layer the models run on, with multi-core CPU kernels |
 //! | [`ldm`] | `diffmac-ldm` | Stable Diffusion 2.1 VAE, UNet (with the encoder modulation hook), CLIP text encoder, loaders |
 //! | [`mib`] | `diffmac-mib` | manifold information bottleneck, Stage II losses |

@@ -11,7 +11,7 @@ use diffmac::degrade::job::{JobOptions, run_job};
 use diffmac::face::{Detector, DetectorKind, FaceMesh, FaceOptions, paste::PasteOptions};
 use diffmac::io::{DEFAULT_MAX_PIXELS, collect_inputs, load_image};
 use diffmac::restore::bundle::write_tiny_bundle;
-use diffmac::restore::faces::{FaceRun, restore_photo};
+use diffmac::restore::faces::{FaceRun, PhotoSetup, restore_photo};
 use diffmac::restore::{ModelBundle, Quiet, RestoreOptions, Restorer};
 
 fn sample_faces() -> PathBuf {
@@ -40,13 +40,16 @@ fn tiny_bundle_restores_the_sample_photos_and_they_degrade_reproducibly() {
     let mut faces = 0;
     for path in &photos {
         let photo = load_image(path, DEFAULT_MAX_PIXELS).unwrap();
+        let setup = PhotoSetup {
+            detector: &detector,
+            outline: Some(&mesh),
+            face_options: &FaceOptions::default(),
+            paste_options: &PasteOptions::default(),
+        };
         let restored = restore_photo(
             &restorer,
-            &detector,
-            Some(&mesh),
+            &setup,
             &photo,
-            &FaceOptions::default(),
-            &PasteOptions::default(),
             &FaceRun {
                 batch_size: 4,
                 ..FaceRun::default()

@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use diffmac::backend::{
     DefaultBackend, default_device, device_memory_reserved, release_unused_device_memory,
 };
-use diffmac::ldm::{ControlConfig, TrainableParts, UNet2DConditionModel, UNetConfig, VarBuilder};
+use diffmac::ldm::{ControlConfig, TrainableParts, UNet2DConditionModel, VarBuilder};
 use diffmac::restore::bundle::ModelBundle;
 use diffmac::sampler::NoiseRng;
 use diffmac::train::Autodiff;
@@ -169,12 +169,7 @@ fn vm_hwm_mib(status: &str) -> Option<f64> {
 
 /// The VAE's down-sampling factor of a bundle (2^(levels − 1); SD: 8).
 pub fn vae_factor(bundle: &ModelBundle<B>) -> usize {
-    let levels = bundle
-        .config
-        .vae_config
-        .get("block_out_channels")
-        .and_then(|v| v.as_array())
-        .map_or(4, Vec::len);
+    let levels = bundle.config.vae_config.block_out_channels.len();
     1 << levels.saturating_sub(1)
 }
 
@@ -194,12 +189,11 @@ impl StageOneStep {
     /// The trainable copy of `bundle`'s Stage I UNet and a fresh control in `dtype`.
     ///
     /// # Errors
-    /// The bundle's UNet config cannot be read.
+    /// The UNet cannot be built from the bundle's config.
     pub fn new(bundle: &ModelBundle<B>, dtype: FloatDType) -> anyhow::Result<Self> {
         let device = default_device();
-        let config = UNetConfig::from_json(&bundle.config.unet_config.to_string())?;
         let unet = UNet2DConditionModel::<Autodiff<B>>::load(
-            &config,
+            &bundle.config.unet_config,
             &VarBuilder::random(&device, dtype),
         )?;
         let unet = TrainableParts::ControlAndUNet.apply(unet);

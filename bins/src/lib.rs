@@ -90,39 +90,24 @@ pub fn count(max: u64) -> RangedU64ValueParser<usize> {
 }
 
 /// The tools' `--precision` flag (`f32`, `f16`, `bf16`): the float type of the model's weights
-/// and activations. Its `Debug` form (`F32`, `F16`, `Bf16`) is what the tools print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    /// 32-bit floats.
-    F32,
-    /// IEEE half precision.
-    F16,
-    /// bfloat16.
-    Bf16,
-}
+/// and activations, the same type as the trainer's `precision` setting. Its `Debug` form
+/// (`F32`, `F16`, `Bf16`) is what the tools print.
+pub use diffmac::io::Precision;
 
-impl FromStr for Precision {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" => Ok(Self::F32),
-            "f16" => Ok(Self::F16),
-            "bf16" => Ok(Self::Bf16),
-            other => Err(format!("unknown precision {other:?}: use f32, f16 or bf16")),
-        }
+/// Sizes the global worker pool that the libraries' parallel loops run on (`--threads`);
+/// `None` keeps rayon's default of one thread per core. Call it once, before any parallel
+/// work: the pool cannot be resized later.
+///
+/// # Errors
+/// The pool was already started, or its threads cannot be spawned.
+pub fn set_worker_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot start the worker threads: {e}"))?;
     }
-}
-
-impl Precision {
-    /// The Burn dtype.
-    pub fn dtype(self) -> burn::tensor::FloatDType {
-        match self {
-            Self::F32 => burn::tensor::FloatDType::F32,
-            Self::F16 => burn::tensor::FloatDType::F16,
-            Self::Bf16 => burn::tensor::FloatDType::BF16,
-        }
-    }
+    Ok(())
 }
 
 /// An error and its causes on one line, each cause once: the libraries' errors already name

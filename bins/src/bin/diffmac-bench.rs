@@ -19,7 +19,7 @@ use diffmac::mib::Injection;
 use diffmac::restore::bundle::{ModelBundle, Preset, random_bundle};
 use diffmac::restore::{Quiet, RestoreOptions, Restorer};
 use diffmac_cli::bench::{Report, StageOneStep, Timing, time, vae_factor};
-use diffmac_cli::{exit_code, init_logging, note_gpu_first_run};
+use diffmac_cli::{Precision, exit_code, init_logging, note_gpu_first_run, one_of};
 
 type B = DefaultBackend;
 
@@ -35,8 +35,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = PresetArg::Tiny)]
     preset: PresetArg,
     /// Precision of weights and activations.
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
-    precision: PrecisionArg,
+    #[arg(long, default_value = "f32", value_parser = one_of::<Precision>(&["f32", "f16", "bf16"]))]
+    precision: Precision,
     /// Items to run, in this order (comma-separated): unet_b1, unet_b8, vae_encode,
     /// vae_decode, control_mib, unet_mod_b1, restore, restore_b8 (8 faces at once, as
     /// whole-photo mode batches them), train_b2.
@@ -72,13 +72,6 @@ enum PresetArg {
     Sd21,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum PrecisionArg {
-    F32,
-    F16,
-    Bf16,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.verbose);
@@ -106,11 +99,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             ITEMS.join(", ")
         );
     }
-    let dtype = match args.precision {
-        PrecisionArg::F32 => FloatDType::F32,
-        PrecisionArg::F16 => FloatDType::F16,
-        PrecisionArg::Bf16 => FloatDType::BF16,
-    };
+    let dtype = args.precision.dtype();
     let preset = match args.preset {
         PresetArg::Tiny => Preset::Tiny,
         PresetArg::Sd21 => Preset::Sd21,

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use diffmac::degrade::DegradationConfig;
 use diffmac::degrade::job::{JobOptions, run_job};
 use diffmac::io::DEFAULT_MAX_PIXELS;
 use diffmac::io::collect_inputs;
-use diffmac_cli::{exit_code, init_logging, progress_bar};
+use diffmac_cli::{exit_code, init_logging, progress_bar, set_worker_threads};
 
 /// Degrade high-quality face images with DiffMAC's synthetic pipeline (eq. 14): Gaussian blur,
 /// down-sampling, Gaussian noise, JPEG compression, up-sampling back.
@@ -75,12 +75,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(true);
     };
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build_global()
-            .context("cannot start the worker threads")?;
-    }
+    set_worker_threads(args.threads)?;
     let inputs = collect_inputs(input)?;
     for skipped in &inputs.skipped {
         eprintln!("skipped {}: not an image file extension", skipped.display());

@@ -18,7 +18,7 @@ use diffmac::eval::{
     EvalError, FullReferenceOptions, LpipsNet, Metric, SsimConvention, format_table,
 };
 use diffmac::io::DEFAULT_MAX_PIXELS;
-use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar};
+use diffmac_cli::{exit_code, init_logging, note_gpu_first_run, progress_bar, set_worker_threads};
 use indicatif::ProgressBar;
 
 /// Score restored faces with the metrics of DiffMAC's tables (basicsr conventions).
@@ -127,12 +127,7 @@ fn options(args: &Args) -> EvalOptions {
 
 /// Runs the batch; `Ok(false)` when some files failed or were unpaired.
 fn run(args: &Args) -> anyhow::Result<bool> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build_global()
-            .map_err(|e| anyhow!("cannot start the worker threads: {e}"))?;
-    }
+    set_worker_threads(args.threads)?;
     let bar = Mutex::new(ProgressBar::hidden());
     let run = run_eval::<DefaultBackend>(&options(args), &default_device(), |event| {
         report(event, &bar, args.quiet)

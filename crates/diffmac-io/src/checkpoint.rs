@@ -117,6 +117,10 @@ pub enum UnetOrigin {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckpointState {
+    /// The layout version the checkpoint was written with ([`FORMAT_VERSION`] for this build);
+    /// `None` in hand-written states. A reader refuses any other version rather than guess
+    /// what a newer layout means.
+    pub format_version: Option<u32>,
     /// The stage trained, 1 or 2; `None` when absent or not a stage (a reader that is told
     /// the stage does not need it). Read from a number, or leniently from text such as
     /// `"2"` or `"stage2"`.
@@ -207,6 +211,7 @@ mod tests {
     #[test]
     fn a_written_state_reads_with_every_field_of_the_contract() {
         let state: CheckpointState = serde_json::from_str(WRITTEN).unwrap();
+        assert_eq!(state.format_version, Some(FORMAT_VERSION));
         assert_eq!(state.stage, Some(2));
         assert_eq!(state.step, Some(7));
         assert_eq!(

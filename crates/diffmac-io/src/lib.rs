@@ -14,8 +14,9 @@
 //! - [`stream`]: seeded per-item random streams, so results do not depend on threads or batches;
 //! - [`weights`] and [`pth`]: safetensors files (read with checked headers, written atomically)
 //!   and PyTorch state dicts (read without executing pickle code);
-//! - [`module_path`](mod@module_path): a Burn module's float parameters walked with their module paths, the
-//!   keys of module files, moving averages and optimiser state;
+//! - [`module_path`](mod@module_path): a Burn module's float parameters walked with their
+//!   module paths, the keys of module files, moving averages and optimiser state;
+//! - [`precision`]: the float type of a model's weights and activations (`f32`, `f16`, `bf16`);
 //! - [`checksum`]: SHA-256 of files, streamed.
 //!
 //! Every error names the file and the problem ([`IoError`]).
@@ -38,6 +39,7 @@ pub mod inputs;
 pub mod latest;
 pub mod load;
 pub mod module_path;
+pub mod precision;
 pub mod pth;
 pub mod save;
 pub mod stream;
@@ -50,6 +52,7 @@ pub use error::{IoError, Result};
 pub use inputs::{IMAGE_EXTENSIONS, Inputs, collect_images, collect_inputs};
 pub use latest::{LATEST_FILE, resolve_latest};
 pub use load::{Alpha32FImage, DEFAULT_MAX_PIXELS, LoadedImage, load_image};
+pub use precision::Precision;
 pub use pth::read_pth;
 pub use save::{Storage, save_image};
 pub use stream::{StreamRng, stream_rng, stream_seed};

@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{LdmError, Result};
 
 /// A config value that diffusers accepts either once for all blocks or once per block.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PerBlock<T> {
     /// The same value for every block.
@@ -132,7 +132,7 @@ fn default_flip() -> bool {
 }
 
 /// `unet/config.json` of a diffusers `UNet2DConditionModel`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UNetConfig {
     /// Latent channels in.
     #[serde(default = "default_in4")]
@@ -348,7 +348,7 @@ fn default_vae_layers() -> usize {
 }
 
 /// `vae/config.json` of a diffusers `AutoencoderKL`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {
     /// Image channels in.
     #[serde(default = "default_three")]

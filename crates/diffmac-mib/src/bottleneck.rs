@@ -24,6 +24,27 @@ pub enum Injection<B: Backend> {
     None,
 }
 
+impl InjectionKind {
+    /// The injection of this kind. `identity` is called only for [`InjectionKind::Identity`]
+    /// (`None`: no identity encoder, so nothing is injected) and `noise`, the standard-normal
+    /// noise shaped like `R`, only for [`InjectionKind::Noise`]: a caller's random stream
+    /// advances only when noise is injected.
+    ///
+    /// # Errors
+    /// What `identity` or `noise` returns.
+    pub fn injection<B: Backend, E>(
+        self,
+        identity: impl FnOnce() -> std::result::Result<Option<Tensor<B, 2>>, E>,
+        noise: impl FnOnce() -> std::result::Result<Tensor<B, 4>, E>,
+    ) -> std::result::Result<Injection<B>, E> {
+        Ok(match self {
+            Self::Identity => identity()?.map_or(Injection::None, Injection::Identity),
+            Self::Noise => Injection::Noise(noise()?),
+            Self::None => Injection::None,
+        })
+    }
+}
+
 impl<B: Backend> Injection<B> {
     /// The kind of this injection.
     pub fn kind(&self) -> InjectionKind {
@@ -213,5 +234,53 @@ impl<B: Backend> ManifoldBottleneck<B> {
             f_r,
             f_n,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type B = burn::backend::Flex;
+
+    fn build(
+        kind: InjectionKind,
+        identity: Option<Tensor<B, 2>>,
+        calls: &mut Vec<&'static str>,
+    ) -> Injection<B> {
+        let device = Default::default();
+        let mut asked = Vec::new();
+        let injection = kind
+            .injection::<B, ()>(
+                || {
+                    asked.push("identity");
+                    Ok(identity)
+                },
+                || Ok(Tensor::ones([1, 2, 1, 1], &device)),
+            )
+            .unwrap();
+        calls.extend(asked);
+        injection
+    }
+
+    #[test]
+    fn each_kind_builds_its_injection_and_asks_only_for_what_it_needs() {
+        let device = Default::default();
+        let mut calls = Vec::new();
+        let id = Tensor::<B, 2>::ones([1, 4], &device);
+        for kind in [
+            InjectionKind::Identity,
+            InjectionKind::Noise,
+            InjectionKind::None,
+        ] {
+            assert_eq!(build(kind, Some(id.clone()), &mut calls).kind(), kind);
+        }
+        assert_eq!(calls, ["identity"]);
+        // No identity encoder: nothing is injected.
+        let none = build(InjectionKind::Identity, None, &mut calls);
+        assert_eq!(none.kind(), InjectionKind::None);
+        // A failing source's error is returned.
+        let err = InjectionKind::Noise.injection::<B, &str>(|| Ok(None), || Err("no noise"));
+        assert!(matches!(err, Err("no noise")));
     }
 }

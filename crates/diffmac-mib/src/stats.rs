@@ -30,6 +30,19 @@ pub struct QcStats {
 }
 
 impl QcStats {
+    /// Placeholder statistics for `channels` channels: `μ_QC = 0`, `σ_QC = 1`, computed from
+    /// nothing. They stand in where a bottleneck must be built before its real statistics are
+    /// known: weights loaded afterwards carry their own (`qc_mean`, `qc_std`), which replace
+    /// them.
+    pub fn placeholder(channels: usize) -> Self {
+        Self {
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+            count: 0,
+            images: 0,
+        }
+    }
+
     /// Channels described.
     pub fn channels(&self) -> usize {
         self.mean.len()
@@ -154,5 +167,18 @@ impl QcStatsAccumulator {
             count: self.count,
             images: self.images,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placeholder_is_zero_mean_unit_std_from_nothing_and_valid() {
+        let s = QcStats::placeholder(8);
+        assert_eq!((s.mean, s.std), (vec![0.0; 8], vec![1.0; 8]));
+        assert_eq!((s.count, s.images), (0, 0));
+        assert!(QcStats::placeholder(8).check(8).is_ok());
     }
 }

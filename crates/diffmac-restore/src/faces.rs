@@ -328,6 +328,27 @@ pub(crate) fn resize_face(image: &Rgb32FImage, size: u32) -> Rgb32FImage {
     }
 }
 
+/// How [`restore_photo`] finds a photo's faces and puts them back: the same for every photo
+/// of a run.
+pub struct PhotoSetup<'a, B: Backend> {
+    /// Finds the faces and their five landmarks.
+    pub detector: &'a dyn FaceDetector,
+    /// A face mesh whose outline masks the paste; `None`: facexlib's feathered square.
+    pub outline: Option<&'a FaceMesh<B>>,
+    /// Which detections are restored (score, size, selection) and how they are aligned.
+    pub face_options: &'a FaceOptions,
+    /// How restored faces are pasted back (upscale, feathering, interpolation).
+    pub paste_options: &'a PasteOptions,
+}
+
+impl<B: Backend> Clone for PhotoSetup<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: Backend> Copy for PhotoSetup<'_, B> {}
+
 /// A restored whole photo.
 #[derive(Debug)]
 pub struct RestoredPhoto {
@@ -353,19 +374,21 @@ pub struct RestoredPhoto {
 ///
 /// # Errors
 /// As [`restore_best_of`]; detection, alignment, restoration or paste-back errors.
-#[allow(clippy::too_many_arguments)]
 pub fn restore_photo<B: Backend>(
     restorer: &Restorer<'_, B>,
-    detector: &dyn FaceDetector,
-    outline: Option<&FaceMesh<B>>,
+    setup: &PhotoSetup<'_, B>,
     photo: &LoadedImage,
-    face_options: &FaceOptions,
-    paste_options: &PasteOptions,
     run: &FaceRun<'_, B>,
     seed: u64,
     key: &str,
     observer: &mut dyn Observer<B>,
 ) -> Result<RestoredPhoto> {
+    let PhotoSetup {
+        detector,
+        outline,
+        face_options,
+        paste_options,
+    } = *setup;
     let (detections, dropped) = face_ops::find_faces_explained(detector, &photo.rgb, face_options)?;
     let faces = detections
         .iter()

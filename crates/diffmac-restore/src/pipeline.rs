@@ -22,7 +22,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use diffmac_ldm::{ManifoldInput, sample_stage};
-use diffmac_mib::{Injection, InjectionKind};
+use diffmac_mib::InjectionKind;
 use diffmac_sampler::{BatchNoise, Init, Sampler, SpacedSchedule, Spacing, StepInfo};
 
 use crate::bundle::{ModelBundle, StageModels};
@@ -291,21 +291,25 @@ impl<'a, B: Backend> Restorer<'a, B> {
         observer.event(&PipelineEvent::LqManifold(&r_lq));
         if !self.options.stage1_only && !b.config.stage2_variant.follows_stage1() {
             // "no1": Stage II restores X_LQ itself, as diffmac-train's no_stage1 step trains it.
-            return self.bottleneck_and_stage2(
-                lq.clone(),
-                r_lq,
+            let input = Stage2Input {
+                x_d1: lq.clone(),
+                r: r_lq,
                 lq,
-                reference,
                 seeds,
                 rng,
-                observer,
-            );
+            };
+            return self.bottleneck_and_stage2(input, reference, observer);
         }
 
         // Stage I (lines 1–12).
         let stage1 = &b.stage1;
         let input1 = read_manifold(b.config.stage1.control_config.input, r_lq.clone(), &mut rng)?;
-        let z1 = self.run_stage(1, stage1, &self.stage1, input1, &r_lq, &seeds, observer)?;
+        let stage = StageRun {
+            number: 1,
+            models: stage1,
+            sampler: &self.stage1,
+        };
+        let z1 = self.run_stage(stage, input1, &r_lq, &seeds, observer)?;
         observer.event(&PipelineEvent::Stage1Latent(&z1));
         let x_d1 = b.vae.decode(z1 / scale).clamp(-1.0, 1.0);
         observer.event(&PipelineEvent::Stage1Image(&x_d1));
@@ -318,20 +322,22 @@ impl<'a, B: Backend> Restorer<'a, B> {
         }
         let r = b.vae.moments(x_d1.clone());
         observer.event(&PipelineEvent::D1Manifold(&r));
-        self.bottleneck_and_stage2(x_d1, r, lq, reference, seeds, rng, observer)
+        let input = Stage2Input {
+            x_d1,
+            r,
+            lq,
+            seeds,
+            rng,
+        };
+        self.bottleneck_and_stage2(input, reference, observer)
     }
 
     /// Stage II (lines 13–32) on `x_d1` with `r = E(x_d1)` already computed: the bottleneck
     /// (or, for 2AdaIN, none) and the stage's sampling.
-    #[allow(clippy::too_many_arguments)]
     fn bottleneck_and_stage2(
         &self,
-        x_d1: Tensor<B, 4>,
-        r: Tensor<B, 4>,
-        lq: Tensor<B, 4>,
+        mut input: Stage2Input<B>,
         reference: Option<Tensor<B, 2>>,
-        seeds: Seeds,
-        mut rng: BatchNoise,
         observer: &mut dyn Observer<B>,
     ) -> Result<Restored<B>> {
         let b = self.bundle;
@@ -343,48 +349,53 @@ impl<'a, B: Backend> Restorer<'a, B> {
         };
         let Some(mib) = &b.mib else {
             // 2AdaIN: the control reads R = E(X_D1) as diffmac-train's 2AdaIN step does.
-            let input2 = read_manifold(stage2_config.control_config.input, r.clone(), &mut rng)?;
-            return self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer);
+            let input2 = read_manifold(
+                stage2_config.control_config.input,
+                input.r.clone(),
+                &mut input.rng,
+            )?;
+            return self.finish_stage2(stage2, input2, input, observer);
         };
-        let injection = match Self::injection_kind(b, &self.options) {
-            InjectionKind::Identity => {
+        let injection = Self::injection_kind(b, &self.options).injection(
+            || -> Result<_> {
                 let embedding = match reference {
                     Some(e) => e,
-                    None => self.identity_of(x_d1.clone())?,
+                    None => self.identity_of(input.x_d1.clone())?,
                 }
                 .cast(dtype);
                 observer.event(&PipelineEvent::Identity(&embedding));
-                Injection::Identity(embedding)
-            }
-            InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)?),
-            InjectionKind::None => Injection::None,
-        };
-        let z = mib.forward(r.clone(), injection)?.z;
+                Ok(Some(embedding))
+            },
+            || Ok(input.rng.gaussian_like(&input.r)?),
+        )?;
+        let z = mib.forward(input.r.clone(), injection)?.z;
         observer.event(&PipelineEvent::Bottleneck(&z));
-        let input2 = read_manifold(stage2_config.control_config.input, z, &mut rng)?;
-        self.finish_stage2(stage2, input2, &r, &seeds, x_d1, lq, observer)
+        let input2 = read_manifold(stage2_config.control_config.input, z, &mut input.rng)?;
+        self.finish_stage2(stage2, input2, input, observer)
     }
 
     /// Stage II from its control input on (lines 24–32), and both stages' colour fix.
     /// `r = E(X_D1)` is where a stage of strength below 1 starts.
-    #[allow(clippy::too_many_arguments)]
     fn finish_stage2(
         &self,
         stage2: &StageModels<B>,
         input2: Tensor<B, 4>,
-        r: &Tensor<B, 4>,
-        seeds: &Seeds,
-        x_d1: Tensor<B, 4>,
-        lq: Tensor<B, 4>,
+        input: Stage2Input<B>,
         observer: &mut dyn Observer<B>,
     ) -> Result<Restored<B>> {
+        let Stage2Input {
+            x_d1, r, lq, seeds, ..
+        } = input;
         let scale = self.bundle.vae.scaling_factor;
+        let stage = StageRun {
+            number: 2,
+            models: stage2,
+            sampler: &self.stage2,
+        };
         let z2 = self.run_stage(
-            2,
-            stage2,
-            &self.stage2,
+            stage,
             input2,
-            r,
+            &r,
             &seeds.map(|s| s.wrapping_add(1)),
             observer,
         )?;
@@ -401,17 +412,19 @@ impl<'a, B: Backend> Restorer<'a, B> {
     /// Samples one stage (`number` 1 or 2) with its control reading `control_input`,
     /// starting as [`Restorer::init`] says from `start`, the QC output of the stage's input
     /// image; reports each step. Returns z̃₀ in the UNet's scale.
-    #[allow(clippy::too_many_arguments)]
     fn run_stage(
         &self,
-        number: u8,
-        models: &StageModels<B>,
-        sampler: &Sampler,
+        stage: StageRun<'_, B>,
         control_input: Tensor<B, 4>,
         start: &Tensor<B, 4>,
         seeds: &Seeds,
         observer: &mut dyn Observer<B>,
     ) -> Result<Tensor<B, 4>> {
+        let StageRun {
+            number,
+            models,
+            sampler,
+        } = stage;
         let b = self.bundle;
         let init = self.init(sampler, start, b.vae.scaling_factor, b.context.dtype())?;
         let total = init_steps(&init, sampler);
@@ -460,6 +473,30 @@ impl<'a, B: Backend> Restorer<'a, B> {
                 .steps_for_strength(self.options.strength)?,
         })
     }
+}
+
+/// What Stage II works on.
+struct Stage2Input<B: Backend> {
+    /// The image Stage II restores from: Stage I's output `X_D1`, or for "no1" the input.
+    x_d1: Tensor<B, 4>,
+    /// Its manifold `R = E(x_d1)`, where a stage of strength below 1 starts.
+    r: Tensor<B, 4>,
+    /// The input faces, for the colour fix.
+    lq: Tensor<B, 4>,
+    /// The batch's seeds (the stage's sampler draws from `seed + 1`).
+    seeds: Seeds,
+    /// The stream of posterior samples and injected noise.
+    rng: BatchNoise,
+}
+
+/// One stage to sample: which, its models and its sampler.
+struct StageRun<'a, B: Backend> {
+    /// 1 or 2, for the progress events.
+    number: u8,
+    /// The stage's UNet and control.
+    models: &'a StageModels<B>,
+    /// The stage's sampler.
+    sampler: &'a Sampler,
 }
 
 /// Where a batch's draws come from: one seed for the batch, or one per face.

@@ -10,7 +10,7 @@ use diffmac_face::paste::PasteOptions;
 use diffmac_face::{FaceOptions, Mtcnn};
 use diffmac_io::{DEFAULT_MAX_PIXELS, SafetensorsFile, load_image, save_safetensors};
 use diffmac_restore::bundle::write_tiny_bundle;
-use diffmac_restore::faces::{FaceRun, restore_aligned_each, restore_photo};
+use diffmac_restore::faces::{FaceRun, PhotoSetup, restore_aligned_each, restore_photo};
 use diffmac_restore::{ModelBundle, Quiet, RestoreError, RestoreOptions, Restorer};
 
 type B = Flex;
@@ -91,13 +91,17 @@ fn a_face_with_a_non_finite_output_fails_and_is_not_pasted() {
     assert!(err.to_string().contains("not written"), "{err}");
 
     let photo = load_image(format!("{faces}obama.jpg").as_ref(), DEFAULT_MAX_PIXELS).unwrap();
+    let detector = Mtcnn::<B>::pretrained(&device).unwrap();
+    let setup = PhotoSetup {
+        detector: &detector,
+        outline: None,
+        face_options: &FaceOptions::default(),
+        paste_options: &PasteOptions::default(),
+    };
     let restored = restore_photo(
         &restorer,
-        &Mtcnn::<B>::pretrained(&device).unwrap(),
-        None,
+        &setup,
         &photo,
-        &FaceOptions::default(),
-        &PasteOptions::default(),
         &FaceRun::default(),
         0,
         "obama.jpg",

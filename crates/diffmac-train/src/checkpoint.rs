@@ -108,6 +108,7 @@ impl TrainState {
     /// variant.
     pub fn checkpoint_state(&self) -> CheckpointState {
         CheckpointState {
+            format_version: Some(self.format_version),
             stage: Some(self.stage.number()),
             step: Some(self.step),
             unet_origin: self.unet_origin.clone(),

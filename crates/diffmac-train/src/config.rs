@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::FloatDType;
 use diffmac_degrade::DegradationConfig;
 use diffmac_ldm::{ControlConfig, TrainableParts};
 use diffmac_mib::{InjectionKind, MibConfig};
@@ -58,29 +57,9 @@ impl From<Stage> for u8 {
     }
 }
 
-/// Working precision of the models' weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Precision {
-    /// 32-bit floats (the CPU default).
-    #[default]
-    F32,
-    /// IEEE half precision.
-    F16,
-    /// bfloat16 (what the authors' PyTorch autocast would use on a 24 GB GPU).
-    Bf16,
-}
-
-impl Precision {
-    /// The Burn dtype.
-    pub fn dtype(self) -> FloatDType {
-        match self {
-            Self::F32 => FloatDType::F32,
-            Self::F16 => FloatDType::F16,
-            Self::Bf16 => FloatDType::BF16,
-        }
-    }
-}
+/// Working precision of the models' weights and activations (`"precision"` of the run
+/// config): the one `diffmac_io::Precision` that the tools' `--precision` flags also parse.
+pub use diffmac_io::Precision;
 
 /// Where the Stable Diffusion UNet and VAE come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, FloatDType, Tensor, TensorData};
 use diffmac_ldm::{AutoencoderKL, DiagonalGaussian, ManifoldInput};
-use diffmac_mib::{Injection, InjectionKind, MibConfig, stage2_loss};
+use diffmac_mib::{MibConfig, stage2_loss};
 use diffmac_sampler::{NoiseRng, NoiseSchedule, add_noise};
 
 use crate::config::Stage2Variant;
@@ -168,8 +168,8 @@ pub fn stage2_loss_step<AB: AutodiffBackend>(
         .mib
         .as_ref()
         .ok_or_else(|| TrainError::Config("stage 2 with the MIB needs a bottleneck".into()))?;
-    let injection = match cx.mib.injection {
-        InjectionKind::Identity => {
+    let injection = cx.mib.injection.injection(
+        || -> Result<_> {
             let id = frozen.identity.as_ref().ok_or_else(|| {
                 TrainError::Config("identity injection needs an identity encoder".into())
             })?;
@@ -179,11 +179,10 @@ pub fn stage2_loss_step<AB: AutodiffBackend>(
             } else {
                 emb.cast(r.dtype())
             };
-            Injection::Identity(Tensor::from_inner(emb))
-        }
-        InjectionKind::Noise => Injection::Noise(Tensor::from_inner(rng.gaussian_like(&r))),
-        InjectionKind::None => Injection::None,
-    };
+            Ok(Some(Tensor::from_inner(emb)))
+        },
+        || Ok(Tensor::from_inner(rng.gaussian_like(&r))),
+    )?;
     let out = mib.forward(Tensor::from_inner(r), injection)?;
     let [n, c, h, w] = out.z.dims();
     let noise = rng.gaussian::<AB::InnerBackend, 4>(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use diffmac_ldm::ControlConfig;
+use diffmac_ldm::{ControlConfig, UNetConfig, VaeConfig};
 use diffmac_mib::{MibConfig, QcStats};
 use diffmac_sampler::SchedulerConfig;
 use serde::{Deserialize, Serialize};
@@ -77,10 +77,13 @@ pub struct BundleConfig {
     /// True for bundles with random weights (the `tiny` bundle): they exercise the code but
     /// produce no real restoration.
     pub random_weights: bool,
-    /// The UNet's diffusers `config.json`, verbatim.
-    pub unet_config: serde_json::Value,
-    /// The VAE's diffusers `config.json`, verbatim.
-    pub vae_config: serde_json::Value,
+    /// The UNet's diffusers `config.json`, stored as that JSON object (read through
+    /// [`UNetConfig::from_json`], so an unsupported UNet is refused when the bundle's config
+    /// is read).
+    #[serde(deserialize_with = "checked_unet_config")]
+    pub unet_config: UNetConfig,
+    /// The VAE's diffusers `config.json`, stored as that JSON object.
+    pub vae_config: VaeConfig,
     /// The shared VAE's weights (diffusers key layout).
     pub vae: String,
     /// The noise schedule both stages were trained with (diffusers scheduler config).
@@ -107,6 +110,16 @@ pub struct BundleConfig {
     pub provenance: BTreeMap<String, String>,
 }
 
+/// Reads `unet_config` with [`UNetConfig::from_json`]'s checks (plain serde would accept a
+/// UNet this port does not model).
+fn checked_unet_config<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<UNetConfig, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    UNetConfig::from_json(&value.to_string())
+        .map_err(|e| serde::de::Error::custom(format!("unet_config: {e}")))
+}
+
 /// Stable Diffusion 2.1's training schedule as a diffusers scheduler config.
 pub fn sd21_scheduler() -> SchedulerConfig {
     diffmac_ldm::scheduler::sd21_base_scheduler()
@@ -116,9 +129,9 @@ pub fn sd21_scheduler() -> SchedulerConfig {
 #[derive(Debug, Clone)]
 pub struct BundleParts {
     /// The UNet's diffusers config.
-    pub unet_config: serde_json::Value,
+    pub unet_config: UNetConfig,
     /// The VAE's diffusers config.
-    pub vae_config: serde_json::Value,
+    pub vae_config: VaeConfig,
     /// Side of the faces.
     pub image_size: usize,
     /// Architecture of both controls.
@@ -273,5 +286,84 @@ impl BundleConfig {
         files.sort_unstable();
         files.dedup();
         files
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::random::{SD21_UNET, SD21_VAE};
+    use serde_json::Value;
+
+    fn sd21_config() -> BundleConfig {
+        BundleConfig::standard(BundleParts {
+            unet_config: UNetConfig::from_json(SD21_UNET).unwrap(),
+            vae_config: serde_json::from_str(SD21_VAE).unwrap(),
+            image_size: 512,
+            control_config: ControlConfig::default(),
+            mib_config: MibConfig::default(),
+            qc_stats: QcStats::placeholder(8),
+            identity_kind: Some("arcface_iresnet".into()),
+            random_weights: false,
+            provenance: BTreeMap::new(),
+        })
+    }
+
+    /// A `config.json` as bundles held it before the configs were typed: the diffusers
+    /// configs verbatim, with their bookkeeping keys and without the defaulted fields.
+    fn verbatim_json() -> Value {
+        let mut json = serde_json::to_value(sd21_config()).unwrap();
+        json["unet_config"] = serde_json::from_str(SD21_UNET).unwrap();
+        json["vae_config"] = serde_json::from_str(SD21_VAE).unwrap();
+        json
+    }
+
+    #[test]
+    fn a_verbatim_config_json_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = serde_json::to_string_pretty(&verbatim_json()).unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        let loaded = BundleConfig::load(dir.path()).unwrap();
+        assert_eq!(loaded, sd21_config());
+        assert_eq!(loaded.unet_config.cross_attention_dim, 1024);
+        assert_eq!(loaded.vae_config.latent_channels, 4);
+    }
+
+    #[test]
+    fn config_json_round_trips_and_keeps_every_diffusers_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = sd21_config();
+        config.save(dir.path()).unwrap();
+        assert_eq!(BundleConfig::load(dir.path()).unwrap(), config);
+        // The written configs are the diffusers objects: every key of the verbatim file is
+        // there with its value (numbers compared as numbers), the defaults made explicit.
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap())
+                .unwrap();
+        let verbatim = verbatim_json();
+        for section in ["unet_config", "vae_config"] {
+            for (key, value) in verbatim[section].as_object().unwrap() {
+                let got = &written[section][key];
+                let same = match (value.as_f64(), got.as_f64()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => value == got,
+                };
+                assert!(same, "{section}.{key}: {value} became {got}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsupported_unet_is_refused_when_the_config_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut json = verbatim_json();
+        json["unet_config"]["act_fn"] = Value::from("gelu");
+        std::fs::write(dir.path().join(CONFIG_FILE), json.to_string()).unwrap();
+        let err = BundleConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(CONFIG_FILE), "{err}");
+        assert!(
+            err.contains("unet_config") && err.contains("act_fn"),
+            "{err}"
+        );
     }
 }

@@ -7,10 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Device, FloatDType, Tensor};
 use diffmac_id::{IdentityEncoder, IdentityNetwork, IdentityNetworkKind, load_identity_encoder};
 use diffmac_io::SafetensorsFile;
-use diffmac_ldm::{
-    AdaInControl, AutoencoderKL, UNet2DConditionModel, UNetConfig, VaeConfig, VarBuilder,
-    load_module,
-};
+use diffmac_ldm::{AdaInControl, AutoencoderKL, UNet2DConditionModel, VarBuilder, load_module};
 use diffmac_mib::ManifoldBottleneck;
 use diffmac_sampler::NoiseSchedule;
 
@@ -95,23 +92,6 @@ impl<B: Backend> ModelBundle<B> {
             dir: dir.to_path_buf(),
             list: Vec::new(),
         };
-        let config_path = dir.join(crate::bundle::config::CONFIG_FILE);
-        let unet_config = p.take(
-            UNetConfig::from_json(&config.unet_config.to_string()).map_err(|e| {
-                RestoreError::Bundle {
-                    path: config_path.clone(),
-                    message: format!("unet_config: {e}"),
-                }
-            }),
-        );
-        let vae_config = p.take(
-            serde_json::from_value::<VaeConfig>(config.vae_config.clone()).map_err(|e| {
-                RestoreError::Bundle {
-                    path: config_path.clone(),
-                    message: format!("vae_config: {e}"),
-                }
-            }),
-        );
         let schedule = p.take(
             config
                 .scheduler
@@ -125,17 +105,16 @@ impl<B: Backend> ModelBundle<B> {
             Ok(f)
         };
 
-        let vae = vae_config.as_ref().and_then(|c| {
-            let f = p.take(file(&config.vae))?;
+        let vae = p.take(file(&config.vae)).and_then(|f| {
             p.take(load_diffusers(f, device, dtype, |vb| {
-                AutoencoderKL::load(c, vb)
+                AutoencoderKL::load(&config.vae_config, vb)
             }))
         });
         let mut unets: Vec<(String, UNet2DConditionModel<B>)> = Vec::new();
         let mut stage = |files: &crate::bundle::config::StageFiles,
                          p: &mut Problems|
          -> Option<StageModels<B>> {
-            let uc = unet_config.as_ref()?;
+            let uc = &config.unet_config;
             let unet = match unets.iter().find(|(n, _)| *n == files.unet) {
                 Some((_, u)) => Some(u.clone()),
                 None => {
@@ -179,7 +158,8 @@ impl<B: Backend> ModelBundle<B> {
                     .map_err(Into::into),
             )
         });
-        if let (Some(c), Some(uc)) = (&context, &unet_config) {
+        if let Some(c) = &context {
+            let uc = &config.unet_config;
             let [one, _, d] = c.dims();
             if one != 1 || d != uc.cross_attention_dim {
                 p.list.push(format!(

@@ -15,6 +15,7 @@ pub mod config;
 pub mod convert;
 pub mod load;
 pub mod locate;
+pub mod merge;
 pub mod random;
 pub mod tiny;
 pub mod tiny_diffusers;

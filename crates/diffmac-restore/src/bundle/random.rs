@@ -177,12 +177,7 @@ pub fn random_bundle<B: Backend>(
         identity_dim: identity.num_features,
         ..MibConfig::default()
     };
-    let qc_stats = QcStats {
-        mean: vec![0.0; 2 * vae_config.latent_channels],
-        std: vec![1.0; 2 * vae_config.latent_channels],
-        count: 0,
-        images: 0,
-    };
+    let qc_stats = QcStats::placeholder(2 * vae_config.latent_channels);
     let mib = diffmac_ldm::cast_module(mib_config.init::<B>(&qc_stats, device)?, dtype);
     let weights = SafetensorsFile::from_tensors(
         "random.safetensors".into(),
@@ -195,8 +190,8 @@ pub fn random_bundle<B: Backend>(
         (device, dtype.into()),
     );
     let config = BundleConfig::standard(BundleParts {
-        unet_config: serde_json::from_str(unet_json).expect("valid JSON"),
-        vae_config: serde_json::from_str(vae_json).expect("valid JSON"),
+        unet_config,
+        vae_config,
         image_size,
         control_config: control_config.clone(),
         mib_config,

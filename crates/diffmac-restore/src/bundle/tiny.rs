@@ -76,12 +76,7 @@ pub fn write_tiny_bundle<B: Backend>(
         identity_dim: identity.num_features,
         ..MibConfig::default()
     };
-    let qc_stats = QcStats {
-        mean: vec![0.0; 8],
-        std: vec![1.0; 8],
-        count: 0,
-        images: 0,
-    };
+    let qc_stats = QcStats::placeholder(8);
     let mib = randomized(mib_config.init::<B>(&qc_stats, device)?, 0.1);
     save_module(&mib, dir.join("mib.safetensors"))?;
 
@@ -101,8 +96,8 @@ pub fn write_tiny_bundle<B: Backend>(
     save_safetensors(dir.join("context.safetensors"), &tensors)?;
 
     let config = BundleConfig::standard(BundleParts {
-        unet_config: serde_json::from_str(TINY_UNET).expect("valid JSON"),
-        vae_config: serde_json::from_str(TINY_VAE).expect("valid JSON"),
+        unet_config,
+        vae_config,
         image_size: TINY_IMAGE_SIZE,
         control_config,
         mib_config,

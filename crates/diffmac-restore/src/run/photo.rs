@@ -9,7 +9,7 @@ use diffmac_face::{Detector, FaceDetector, FaceMesh, FaceOptions};
 use diffmac_io::load_image;
 
 use crate::error::Result;
-use crate::faces::restore_photo;
+use crate::faces::{PhotoSetup, restore_photo};
 use crate::layout::{CROPPED_FACES, InputImage, output_path};
 use crate::report::{Entries, FaceEntry, NotRestored};
 use crate::run::events::{Failure, Progress, RunEvent, Steps};
@@ -107,13 +107,16 @@ fn restore_photo_file<B: Backend>(
         upscale: options.upscale,
         ..PasteOptions::default()
     };
+    let setup = PhotoSetup {
+        detector: &finder.detector,
+        outline: finder.mesh.as_ref(),
+        face_options: &face_options,
+        paste_options: &paste,
+    };
     let restored = restore_photo(
         cx.restorer,
-        &finder.detector,
-        finder.mesh.as_ref(),
+        &setup,
         &photo,
-        &face_options,
-        &paste,
         &cx.face_run,
         options.restore.seed,
         &image.name,

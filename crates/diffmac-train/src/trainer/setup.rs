@@ -361,12 +361,7 @@ impl<'a, AB: AutodiffBackend> Setup<'a, AB> {
             return Ok(None);
         }
         let stats = match &self.start.resumed {
-            Some(_) => QcStats {
-                mean: vec![0.0; config.mib.channels],
-                std: vec![1.0; config.mib.channels],
-                count: 0,
-                images: 0,
-            },
+            Some(_) => QcStats::placeholder(config.mib.channels),
             None => crate::qc_stats::qc_stats_for_run(
                 config,
                 &self.dataset,

@@ -10,7 +10,6 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{FloatDType, Tensor};
 use diffmac_io::{images_to_tensor, stream_seed, tensor_to_images};
 use diffmac_ldm::ControlModulation;
-use diffmac_mib::{Injection, InjectionKind};
 use diffmac_sampler::NoiseRng;
 
 use super::setup::{TrainedModels, UnetRecord};
@@ -309,14 +308,15 @@ impl<B: Backend> Steps<'_, B> {
         let z = match &model.mib {
             None => r,
             Some(mib) => {
-                let injection = match config.mib.injection {
-                    InjectionKind::Identity => match &self.frozen.identity {
-                        Some(id) => Injection::Identity(id.embed(x)?.cast(self.dtype)),
-                        None => Injection::None,
+                let injection = config.mib.injection.injection(
+                    || -> Result<_> {
+                        match &self.frozen.identity {
+                            Some(id) => Ok(Some(id.embed(x)?.cast(self.dtype))),
+                            None => Ok(None),
+                        }
                     },
-                    InjectionKind::Noise => Injection::Noise(rng.gaussian_like(&r)),
-                    InjectionKind::None => Injection::None,
-                };
+                    || Ok(rng.gaussian_like(&r)),
+                )?;
                 mib.forward(r, injection)?.z
             }
         };
