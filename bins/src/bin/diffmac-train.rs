@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use diffmac::backend::{BACKEND_NAME, DefaultBackend, default_device};
+use diffmac::train::launch::{ConfigFlags, Launch, NodeFlags, run_orchestrator};
 use diffmac::train::trainer::describe_models;
-use diffmac::train::{Autodiff, Event, Preset, Stage, TrainConfig, TrainError, TrainOptions};
+use diffmac::train::{Autodiff, Event, Preset, Stage, TrainOptions};
 use diffmac_cli::{init_logging, note_gpu_first_run, progress_bar};
 
 /// Train DiffMAC (Stage I: AdaIN-controlled Stable Diffusion; Stage II: MIB with identity
@@ -126,160 +127,47 @@ fn usage(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-/// The devices of `--devices N`: GPUs `0..N` (CUDA) or the CPU device `N` times.
-fn devices(n: u16) -> Result<Vec<burn::tensor::Device<DefaultBackend>>, Failure> {
-    use burn::tensor::backend::{Device as _, DeviceId, DeviceOps as _};
-    if n > 1 && !cfg!(feature = "ddp") {
-        return Err(usage(
-            "--devices above 1 needs a build with the `ddp` feature \
-             (cargo build --release -p diffmac-cli --features ddp)",
-        ));
-    }
-    let first = default_device();
-    let type_id = first.id().type_id;
-    Ok((0..n)
-        .map(|index_id| {
-            <burn::tensor::Device<DefaultBackend>>::from_id(DeviceId { type_id, index_id })
-        })
-        .collect())
-}
-
-/// This node's place in a multi-node run (`--nodes` …; feature `ddp`).
-#[cfg(feature = "ddp")]
-type Nodes = Option<diffmac_train::ddp::NodeSetup>;
-/// Without the `ddp` feature there is no multi-node run.
-#[cfg(not(feature = "ddp"))]
-type Nodes = Option<std::convert::Infallible>;
-
-/// The multi-node flags: all or none, checked.
-fn nodes(args: &Args) -> Result<Nodes, Failure> {
-    #[cfg(feature = "ddp")]
-    {
-        diffmac_train::ddp::NodeSetup::from_parts(
-            args.nodes.map(usize::from),
-            args.node.map(usize::from),
-            args.orchestrator.clone(),
-            args.node_address.clone(),
-            args.data_port,
-        )
-        .map_err(|e| {
-            usage(format!(
-                "{e} (flags --nodes, --node, --orchestrator, --node-address, --data-port)"
-            ))
-        })
-    }
-    #[cfg(not(feature = "ddp"))]
-    {
-        let any = args.nodes.is_some()
-            || args.node.is_some()
-            || args.orchestrator.is_some()
-            || args.node_address.is_some()
-            || args.data_port.is_some();
-        if any {
-            return Err(usage(
-                "multi-node training (--nodes ...) needs a build with the `ddp` feature \
-                 (cargo build --release -p diffmac-cli --features ddp)",
-            ));
+impl Args {
+    fn config_flags(&self) -> ConfigFlags {
+        ConfigFlags {
+            file: self.config.clone(),
+            preset: self.preset,
+            stage: self
+                .stage
+                .map(|s| if s == 2 { Stage::Two } else { Stage::One }),
+            data: self.data.clone(),
+            lq_data: self.lq_data.clone(),
+            steps: self.steps.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            seed: self.seed,
+            stage1_checkpoint: self.stage1_checkpoint.clone(),
         }
-        Ok(None)
     }
-}
 
-/// Whether this process is a node other than node 0 of a multi-node run.
-#[cfg(feature = "ddp")]
-fn is_follower(nodes: &Nodes) -> bool {
-    nodes.as_ref().is_some_and(|n| n.node != 0)
-}
-#[cfg(not(feature = "ddp"))]
-fn is_follower(_: &Nodes) -> bool {
-    false
-}
-
-/// `--run-orchestrator PORT`: the global orchestrator of multi-node runs, until killed.
-fn orchestrator(port: u16) -> Result<(), Failure> {
-    #[cfg(feature = "ddp")]
-    {
-        eprintln!("multi-node orchestrator on port {port} (all interfaces); Ctrl-C stops it");
-        diffmac_train::ddp::run_orchestrator(port).map_err(|e| Failure {
-            usage: false,
-            message: e.to_string(),
-        })
+    fn node_flags(&self) -> NodeFlags {
+        NodeFlags {
+            nodes: self.nodes,
+            node: self.node,
+            orchestrator: self.orchestrator.clone(),
+            node_address: self.node_address.clone(),
+            data_port: self.data_port,
+        }
     }
-    #[cfg(not(feature = "ddp"))]
-    {
-        let _ = port;
-        Err(usage(
-            "--run-orchestrator needs a build with the `ddp` feature \
-             (cargo build --release -p diffmac-cli --features ddp)",
-        ))
-    }
-}
-
-/// Trains on one device, data-parallel on several, or as one node of several (feature `ddp`).
-fn train_on(
-    config: TrainConfig,
-    options: &TrainOptions,
-    devices: &[burn::tensor::Device<DefaultBackend>],
-    nodes: &Nodes,
-    on_event: &mut dyn FnMut(Event<'_>),
-) -> Result<diffmac::train::TrainSummary, TrainError> {
-    #[cfg(feature = "ddp")]
-    if let Some(setup) = nodes {
-        return diffmac_train::ddp::train_multi_node::<Autodiff<DefaultBackend>>(
-            config, options, devices, setup, on_event,
-        );
-    }
-    #[cfg(not(feature = "ddp"))]
-    if let Some(never) = nodes {
-        match *never {}
-    }
-    #[cfg(feature = "ddp")]
-    if devices.len() > 1 {
-        return diffmac_train::ddp::train_data_parallel::<Autodiff<DefaultBackend>>(
-            config, options, devices, on_event,
-        );
-    }
-    let device = devices.first().cloned().unwrap_or_else(default_device);
-    diffmac::train::train::<Autodiff<DefaultBackend>>(config, options, &device, on_event)
-}
-
-fn config(args: &Args) -> Result<TrainConfig, Failure> {
-    let stage = match args.stage {
-        Some(2) => Stage::Two,
-        _ => Stage::One,
-    };
-    let mut config = match &args.config {
-        Some(path) => TrainConfig::merge_json_file(path, args.preset).map_err(usage)?,
-        None => TrainConfig::preset(args.preset, stage),
-    };
-    if args.stage.is_some() {
-        config.stage = stage;
-    }
-    if let Some(d) = &args.data {
-        config.data.hq_dir = d.clone();
-    }
-    if let Some(d) = &args.lq_data {
-        config.data.lq_dir = Some(d.clone());
-    }
-    if let Some(n) = args.steps {
-        config.steps = Some(usize::try_from(n).map_err(usage)?);
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    if let Some(c) = &args.stage1_checkpoint {
-        config.stage2.stage1_checkpoint = Some(c.clone());
-    }
-    config.validate().map_err(usage)?;
-    Ok(config)
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
     if let Some(port) = args.run_orchestrator {
-        return orchestrator(port);
+        if cfg!(feature = "ddp") {
+            eprintln!("multi-node orchestrator on port {port} (all interfaces); Ctrl-C stops it");
+        }
+        return run_orchestrator(port).map_err(|e| Failure {
+            usage: e.is_setup(),
+            message: e.to_string(),
+        });
     }
-    let nodes = nodes(args)?;
-    let config = config(args)?;
+    let launch =
+        Launch::<Autodiff<DefaultBackend>>::new(default_device(), args.devices, args.node_flags())
+            .map_err(usage)?;
+    let config = args.config_flags().config().map_err(usage)?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&config).map_err(usage)?);
         return Ok(());
@@ -294,85 +182,60 @@ fn run(args: &Args) -> Result<(), Failure> {
         config.data.hq_dir.display()
     );
     // Only node 0 hears the events and writes.
-    let follower = is_follower(&nodes);
+    let follower = launch.is_follower();
     let bar = progress_bar(config.total_steps() as u64, args.quiet || follower);
     let options = TrainOptions {
         run_dir: output.clone(),
         resume: args.resume,
     };
     let mut started = false;
-    let devices = devices(args.devices)?;
-    let result = train_on(
-        config,
-        &options,
-        &devices,
-        &nodes,
-        &mut |event| match event {
-            Event::Start {
-                first_step,
-                total,
-                trainable_parameters,
-            } => {
-                started = true;
-                bar.set_length(total as u64);
-                bar.set_position(first_step as u64);
-                bar.reset_eta();
-                tracing::info!(
-                    "training steps {}..={total}, {trainable_parameters} trainable parameters",
-                    first_step + 1
-                );
-            }
-            Event::Cache { done, total } => {
-                bar.set_message(format!("X_D1 cache {done}/{total}"));
-            }
-            Event::Step(r) => {
-                bar.set_position(r.step as u64);
-                bar.set_message(format!(
-                    "loss {:.4}  {:.2} it/s",
-                    r.loss,
-                    1.0 / r.step_seconds.max(1e-9)
-                ));
-            }
-            Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
-            Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
-            _ => {}
-        },
-    );
+    let result = launch.train(config, &options, &mut |event| match event {
+        Event::Start {
+            first_step,
+            total,
+            trainable_parameters,
+        } => {
+            started = true;
+            bar.set_length(total as u64);
+            bar.set_position(first_step as u64);
+            bar.reset_eta();
+            tracing::info!(
+                "training steps {}..={total}, {trainable_parameters} trainable parameters",
+                first_step + 1
+            );
+        }
+        Event::Cache { done, total } => {
+            bar.set_message(format!("X_D1 cache {done}/{total}"));
+        }
+        Event::Step(r) => {
+            bar.set_position(r.step as u64);
+            bar.set_message(format!(
+                "loss {:.4}  {:.2} it/s",
+                r.loss,
+                1.0 / r.step_seconds.max(1e-9)
+            ));
+        }
+        Event::Checkpoint(path) => tracing::info!("checkpoint {}", path.display()),
+        Event::Validation(path) => tracing::info!("validation sheet {}", path.display()),
+        _ => {}
+    });
     bar.finish_and_clear();
-    match result {
-        Ok(summary) => {
-            if !args.quiet {
-                eprintln!(
-                    "stage trained to step {} (loss {}), checkpoint {}",
-                    summary.last_step,
-                    summary
-                        .last_loss
-                        .map_or_else(|| "-".to_string(), |l| format!("{l:.4}")),
-                    summary.checkpoint.map_or_else(
-                        || if follower { "written by node 0" } else { "-" }.to_string(),
-                        |p| p.display().to_string()
-                    )
-                );
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let before_start = !started
-                && matches!(
-                    e,
-                    TrainError::Config(_)
-                        | TrainError::Json { .. }
-                        | TrainError::Data { .. }
-                        | TrainError::RunFolder { .. }
-                        | TrainError::Io { .. }
-                        | TrainError::Checkpoint { .. }
-                        | TrainError::Ldm(_)
-                        | TrainError::Id(_)
-                );
-            Err(Failure {
-                usage: before_start,
-                message: e.to_string(),
-            })
-        }
+    let summary = result.map_err(|e| Failure {
+        usage: !started && e.is_setup(),
+        message: e.to_string(),
+    })?;
+    if !args.quiet {
+        eprintln!(
+            "stage trained to step {} (loss {}), checkpoint {}",
+            summary.last_step,
+            summary
+                .last_loss
+                .map_or_else(|| "-".to_string(), |l| format!("{l:.4}")),
+            summary.checkpoint.map_or_else(
+                || if follower { "written by node 0" } else { "-" }.to_string(),
+                |p| p.display().to_string()
+            )
+        );
     }
+    Ok(())
 }

@@ -73,12 +73,36 @@ pub enum TrainError {
     /// The run was stopped (e.g. the data loader thread ended).
     #[error("training stopped: {0}")]
     Stopped(String),
+    /// What was asked for (several devices, several nodes, the orchestrator) needs a build
+    /// with the `ddp` feature.
+    #[error(
+        "{0} needs a build with the `ddp` feature (cargo build --release -p diffmac-cli --features ddp)"
+    )]
+    NeedsDdp(&'static str),
 }
 
 /// `Result` with [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
 
 impl TrainError {
+    /// Whether the error is one of the run's set-up (config, data, run folder, checkpoint,
+    /// models, build features) rather than of training itself: for a tool, a usage error
+    /// when it comes before the first step.
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            Self::Config(_)
+                | Self::Json { .. }
+                | Self::Data { .. }
+                | Self::RunFolder { .. }
+                | Self::Io { .. }
+                | Self::Checkpoint { .. }
+                | Self::Ldm(_)
+                | Self::Id(_)
+                | Self::NeedsDdp(_)
+        )
+    }
+
     /// An [`TrainError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();

@@ -15,6 +15,8 @@
 //!   optimiser step as the loop takes it (the benchmark times it).
 //! - `ddp` (cargo feature `ddp`): `train_data_parallel`, the loop on several devices with
 //!   Burn's collective all-reduce (`burn-collective`).
+//! - [`launch`]: a run as a tool's flags describe it (config flags, devices and nodes, the
+//!   orchestrator), with what needs `ddp` refused in builds without it.
 //!
 //! Everything is generic over an autodiff backend; frozen models run on its inner backend.
 //! See `docs/training.md`.
@@ -26,6 +28,7 @@ pub mod dataset;
 pub mod ddp;
 pub mod ema;
 pub mod error;
+pub mod launch;
 pub mod metrics;
 pub mod models;
 pub mod optimizer;
